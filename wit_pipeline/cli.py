@@ -1,0 +1,63 @@
+"""`wit SUBCOMMAND ...`: one subcommand per pipeline stage.
+
+Each stage module exposes `add_arguments(parser)` and `main(args, beam_argv) -> int`.
+Only the chosen stage's module is imported, so `wit shards verify` does not pay for
+importing torch. Arguments the stage does not know are handed to Beam as pipeline
+options (`--runner`, `--direct_num_workers`, `--project`, ...).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "queries": ("wit_pipeline.queries", "build the query list from Wikipedia dumps, pageviews and WordNet"),
+    "harvest": ("wit_pipeline.harvest", "extract (image url, alt-text) pairs matching the queries, capped per query"),
+    "download": ("wit_pipeline.download", "download, validate and resize images into WebDataset shards"),
+    "dedup": ("wit_pipeline.dedup", "remove near-duplicates and eval-set overlap from shards"),
+    "audit": ("wit_pipeline.audit", "report overlap between shards and eval sets, without filtering"),
+    "train": ("wit_pipeline.train", "train a CLIP model on shards with the contrastive loss"),
+    "eval": ("wit_pipeline.evaluate", "zero-shot / linear-probe evaluation of a checkpoint"),
+    "shards": ("wit_pipeline.shards_cli", "inspect shards: `wit shards verify GLOB`"),
+    "run": ("wit_pipeline.run", "run the whole chain from a YAML config"),
+    "demo": ("wit_pipeline.demo", "run the whole chain on generated data (loopback only)"),
+    "report": ("wit_pipeline.report", "one-page HTML/JSON report of a run"),
+}
+
+
+def _usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = ["usage: wit COMMAND [options] [beam pipeline options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "`wit COMMAND --help` shows the command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"wit: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module_name, help_ = COMMANDS[command]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"wit {command}", description=help_,
+                                     epilog="Unknown options are passed to Beam as pipeline options.")
+    module.add_arguments(parser)
+    args, beam_argv = parser.parse_known_args(rest)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(module.main(args, beam_argv) or 0)
+    except (FileNotFoundError, ValueError) as exc:
+        # User errors (bad paths, bad flag values) deserve one clear line, not a traceback.
+        print(f"wit {command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Beam pipeline options shared by every stage, and the pipeline factory."""
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions,
+                                                  SetupOptions, StandardOptions)
+
+_DIRECT_NAMES = {"directrunner", "direct", "switchingdirectrunner", "fnapirunner"}
+
+
+def pipeline_options(beam_argv: list[str] | None = None, **overrides) -> PipelineOptions:
+    """PipelineOptions from the CLI flags a stage did not consume."""
+    options = PipelineOptions(list(beam_argv or []), **overrides)
+    standard = options.view_as(StandardOptions)
+    if not standard.runner:
+        standard.runner = "DirectRunner"
+    direct = options.view_as(DirectOptions)
+    if direct.direct_running_mode is None:
+        direct.direct_running_mode = "in_memory"
+    # Workers import our modules from the installed package, never a pickled __main__.
+    options.view_as(SetupOptions).save_main_session = False
+    return options
+
+
+def is_local_runner(options: PipelineOptions) -> bool:
+    return (options.view_as(StandardOptions).runner or "DirectRunner").lower() in _DIRECT_NAMES
+
+
+def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
+    """A Pipeline on the requested runner.
+
+    "DirectRunner" is mapped to the FnApiRunner itself: Beam's SwitchingDirectRunner
+    first tries the Prism runner, which downloads a binary at run time, and that must
+    never happen on an offline laptop or in CI. The FnApiRunner honours
+    `--direct_running_mode in_memory|multi_threading|multi_processing` and
+    `--direct_num_workers`. Every other runner (Dataflow, Spark, Flink, Portable, a
+    dotted class path) is left to Beam.
+    """
+    if not is_local_runner(options):
+        return beam.Pipeline(options=options)
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    provision = fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+    return beam.Pipeline(runner=fn_runner.FnApiRunner(provision_info=provision), options=options)
