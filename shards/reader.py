@@ -1,0 +1,71 @@
+"""Read shards written by `ShardWriter` (or any WebDataset tar of the same layout)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import tarfile
+from typing import Iterator
+
+from shards import layout
+from wit_pipeline import files
+
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
+
+
+@dataclasses.dataclass
+class Sample:
+    key: str
+    image: bytes
+    image_ext: str
+    text: str
+    meta: dict
+
+
+def find_shards(patterns: str | list[str]) -> list[str]:
+    """Sorted shard tar paths for one or more globs (a directory means all its tars)."""
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    expanded = []
+    for pattern in patterns:
+        if not any(ch in pattern for ch in "*?[") and not pattern.endswith(".tar"):
+            pattern = files.join(pattern, "*.tar")
+        expanded.append(pattern)
+    return [p for p in files.match_many(expanded) if p.endswith(".tar")]
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    # WebDataset convention: the key is everything before the first dot of the basename.
+    directory, _, base = name.rpartition("/")
+    stem, _, ext = base.partition(".")
+    return (f"{directory}/{stem}" if directory else stem), ext
+
+
+def iter_members(tar_path: str) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """(key, {extension: bytes}) for consecutive members sharing a key."""
+    with files.open_read(tar_path) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
+        current_key, parts = None, {}
+        for member in tar:
+            if not member.isfile():
+                continue
+            key, ext = _split_name(member.name)
+            if key != current_key and parts:
+                yield current_key, parts
+                parts = {}
+            current_key = key
+            parts[ext] = tar.extractfile(member).read()
+        if parts:
+            yield current_key, parts
+
+
+def iter_samples(tar_path: str) -> Iterator[Sample]:
+    for key, parts in iter_members(tar_path):
+        image_ext = next((ext for ext in IMAGE_EXTENSIONS if ext in parts), None)
+        if image_ext is None:
+            raise ValueError(f"{tar_path}: sample {key} has no image ({sorted(parts)})")
+        meta = json.loads(parts["json"]) if "json" in parts else {}
+        text = parts["txt"].decode("utf-8") if "txt" in parts else meta.get("caption", "")
+        yield Sample(key=key, image=parts[image_ext], image_ext=image_ext, text=text, meta=meta)
+
+
+def read_metadata(tar_path: str):
+    return files.read_parquet(layout.sibling(tar_path, ".parquet"))
