@@ -19,6 +19,10 @@ def normalize(text: str) -> str:
     return " ".join(tokenize(text))
 
 
+def fold(text: str) -> str:
+    """NFKC, casefold, typographic apostrophe to ASCII: the character-level half of `tokenize`."""
+    return unicodedata.normalize("NFKC", text).casefold().replace("\u2019", "'")
+
+
 def tokenize(text: str) -> list[str]:
-    folded = unicodedata.normalize("NFKC", text).casefold().replace("\u2019", "'")
-    return TOKEN_RE.findall(folded)
+    return TOKEN_RE.findall(fold(text))
