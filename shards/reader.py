@@ -30,7 +30,8 @@ def find_shards(patterns: str | list[str]) -> list[str]:
         if not any(ch in pattern for ch in "*?[") and not pattern.endswith(".tar"):
             pattern = files.join(pattern, "*.tar")
         expanded.append(pattern)
-    return [p for p in files.match_many(expanded) if p.endswith(".tar")]
+    # Dot files are unfinished writes (`.tmp-*`), never shards.
+    return [p for p in files.match_many(expanded) if p.endswith(".tar") and not p.rsplit("/", 1)[-1].startswith(".")]
 
 
 def _split_name(name: str) -> tuple[str, str]:
@@ -42,7 +43,18 @@ def _split_name(name: str) -> tuple[str, str]:
 
 def iter_members(tar_path: str) -> Iterator[tuple[str, dict[str, bytes]]]:
     """(key, {extension: bytes}) for consecutive members sharing a key."""
-    with files.open_read(tar_path) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
+    with files.open_read(tar_path) as raw:
+        try:
+            tar = tarfile.open(fileobj=raw, mode="r|")
+        except tarfile.ReadError as exc:
+            if "empty file" in str(exc):  # a shard whose rows all failed holds no sample
+                return
+            raise
+        yield from _group_members(tar)
+
+
+def _group_members(tar: tarfile.TarFile) -> Iterator[tuple[str, dict[str, bytes]]]:
+    with tar:
         current_key, parts = None, {}
         for member in tar:
             if not member.isfile():

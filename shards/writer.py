@@ -116,3 +116,13 @@ def write_totals(out_dir: str, extra: dict | None = None) -> dict:
     totals.update(extra or {})
     files.write_json(files.join(out_dir, "stats.json"), totals)
     return totals
+
+
+def remove_unfinished(out_dir: str) -> int:
+    """Delete temporary files a killed run left behind; returns how many."""
+    from apache_beam.io.filesystems import FileSystems
+
+    stale = files.match(files.join(out_dir, ".tmp-*"))
+    if stale:
+        FileSystems.delete(stale)
+    return len(stale)

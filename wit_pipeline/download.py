@@ -18,7 +18,7 @@ from apache_beam.metrics import Metrics
 
 from shards import layout
 from shards.schema import SUCCESS
-from shards.writer import ShardWriter, shard_complete, write_totals
+from shards.writer import ShardWriter, remove_unfinished, shard_complete, write_totals
 from wit_pipeline import files, summary
 from wit_pipeline.download_inputs import ShardSpec, pair_uid, plan_shards, read_piece
 from wit_pipeline.images import ImageOptions, ImageRejected, process_image
@@ -158,6 +158,7 @@ def run_download(inputs: list[str], out_dir: str, policy: FetchPolicy, image_opt
     started = time.monotonic()
     specs = plan_shards(paths, out_dir, samples_per_shard, input_format, url_col, caption_col)
     pending = [spec for spec in specs if not shard_complete(out_dir, spec.shard_id)]
+    remove_unfinished(out_dir)
     total_rows = sum(spec.rows for spec in pending)
     _progress = Progress("download", total_rows) if show_progress else None
     try:

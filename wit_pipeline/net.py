@@ -1,6 +1,6 @@
 """The one HTTP client every stage uses (download, crawl): polite and safe by default.
 
-- timeouts on connect and on every read, plus a whole-transfer deadline;
+- timeouts on connect and on every read, and 4 x timeout for a whole transfer;
 - retries with exponential backoff, only for timeouts, 5xx and connection errors;
 - redirects followed by hand (at most `max_redirects`), each hop re-checked;
 - `max_bytes` enforced from Content-Length and again while streaming;
@@ -23,6 +23,7 @@ import urllib.parse
 import urllib.robotparser
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -210,7 +211,7 @@ class Fetcher:
 
     # -- internals ----------------------------------------------------------------
     def _fetch_once(self, url: str, honor_x_robots: bool) -> FetchResult:
-        deadline = time.monotonic() + 3 * self.policy.timeout + 5
+        deadline = time.monotonic() + 4 * self.policy.timeout
         seen = {url}
         current = url
         for _hop in range(self.policy.max_redirects + 1):
@@ -278,20 +279,25 @@ class Fetcher:
             raise _Failure("too_large", f"Content-Length {declared} > --max-bytes {self.policy.max_bytes}",
                            response.status_code)
         body = bytearray()
-        try:
-            for chunk in response.iter_content(CHUNK):
-                body += chunk
-                if len(body) > self.policy.max_bytes:
-                    raise _Failure("too_large", f"body exceeds --max-bytes {self.policy.max_bytes}",
-                                   response.status_code)
-                if time.monotonic() > deadline:
-                    raise _Failure("timeout", "transfer exceeded its deadline", response.status_code, retryable=True)
-        except requests.exceptions.ChunkedEncodingError as exc:
-            raise _Failure("truncated", f"body ended early: {str(exc)[:300]}", response.status_code,
-                           retryable=True) from None
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-            raise _Failure("timeout" if "timed out" in str(exc) else "connection_error", str(exc)[:300],
-                           response.status_code, retryable=True) from None
+        raw = response.raw
+        while True:
+            try:
+                # read1 returns whatever arrived, so a slow drip still meets the deadline check.
+                chunk = raw.read1(CHUNK, decode_content=True)
+            except urllib3.exceptions.ReadTimeoutError as exc:
+                raise _Failure("timeout", f"read timed out: {exc}", response.status_code, retryable=True) from None
+            except (urllib3.exceptions.ProtocolError, urllib3.exceptions.IncompleteRead) as exc:
+                raise _Failure("truncated", f"body ended early: {str(exc)[:300]}", response.status_code,
+                               retryable=True) from None
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise _Failure("connection_error", str(exc)[:300], response.status_code, retryable=True) from None
+            if not chunk:
+                break
+            body += chunk
+            if len(body) > self.policy.max_bytes:
+                raise _Failure("too_large", f"body exceeds --max-bytes {self.policy.max_bytes}", response.status_code)
+            if time.monotonic() > deadline:
+                raise _Failure("timeout", "transfer exceeded its deadline", response.status_code, retryable=True)
         return FetchResult(url=url, status="success", content=bytes(body), final_url=final_url,
                            http_status=response.status_code, headers=headers)
 
