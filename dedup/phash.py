@@ -1,0 +1,84 @@
+"""64-bit perceptual hashes (imagehash's DCT pHash), Hamming distances and LSH banding.
+
+A pHash is kept as an unsigned 64-bit integer (the hex string `imagehash` prints, parsed),
+so distances are one XOR and a popcount.
+
+LSH banding without false negatives: split the 64 bits into `max_distance + 1` bands.
+Two hashes at Hamming distance <= max_distance differ in at most max_distance bands
+(pigeonhole), so they agree exactly on at least one band. Grouping by (band index,
+band value) therefore finds every near-duplicate pair; each candidate pair is then
+checked exactly, so banding never adds a false positive either.
+"""
+from __future__ import annotations
+
+import imagehash
+import numpy as np
+from PIL import Image
+
+HASH_BITS = 64
+# Chunk of the distance matrix computed at once: keeps the XOR temporaries in cache.
+_ROWS_PER_CHUNK = 256
+
+
+def phash(image: Image.Image) -> int:
+    return int(str(imagehash.phash(image)), 16)
+
+
+def parse_hex(value: str) -> int:
+    if len(value) != 16:
+        raise ValueError(f"a 64-bit pHash is 16 hex digits, got {value!r}")
+    return int(value, 16)
+
+
+def to_hex(value: int) -> str:
+    return f"{value:016x}"
+
+
+def as_array(hashes) -> np.ndarray:
+    return np.asarray([int(h) for h in hashes], dtype=np.uint64) if not isinstance(hashes, np.ndarray) \
+        else hashes.astype(np.uint64, copy=False)
+
+
+def hamming(a: int, b: int) -> int:
+    return (int(a) ^ int(b)).bit_count()
+
+
+def hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[len(a), len(b)] uint8 Hamming distances, computed in cache-sized chunks."""
+    a, b = as_array(a), as_array(b)
+    out = np.empty((len(a), len(b)), dtype=np.uint8)
+    for start in range(0, len(a), _ROWS_PER_CHUNK):
+        np.bitwise_count(np.bitwise_xor(a[start:start + _ROWS_PER_CHUNK, None], b[None, :]),
+                         out=out[start:start + _ROWS_PER_CHUNK])
+    return out
+
+
+def band_layout(max_distance: int) -> list[tuple[int, int]]:
+    """(shift, width) of each of the `max_distance + 1` bands covering the 64 bits."""
+    if not 0 <= max_distance < HASH_BITS:
+        raise ValueError(f"pHash distance must be in 0..{HASH_BITS - 1}, got {max_distance}")
+    bands = max_distance + 1
+    widths = [HASH_BITS // bands + (1 if i < HASH_BITS % bands else 0) for i in range(bands)]
+    layout, shift = [], 0
+    for width in widths:
+        layout.append((shift, width))
+        shift += width
+    return layout
+
+
+def band_values(value: int, layout: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(band index, band value) buckets the hash falls into."""
+    value = int(value)
+    return [(i, (value >> shift) & ((1 << width) - 1)) for i, (shift, width) in enumerate(layout)]
+
+
+def near_pairs_in_bucket(items: list[tuple[str, int]], max_distance: int) -> list[tuple[str, str, int]]:
+    """(key_a, key_b, distance) with key_a < key_b for every pair within max_distance."""
+    items = sorted(set(items))
+    if len(items) < 2:
+        return []
+    keys = [k for k, _ in items]
+    distances = hamming_matrix(np.array([h for _, h in items], dtype=np.uint64),
+                               np.array([h for _, h in items], dtype=np.uint64))
+    rows, cols = np.nonzero(np.triu(distances <= max_distance, k=1))
+    return [(keys[r], keys[c], int(distances[r, c])) for r, c in zip(rows, cols) if keys[r] != keys[c]]

@@ -1,0 +1,215 @@
+"""`report.json` and `report.html` from the detection outputs in an audit directory.
+
+Per eval set (SPEC): `size`, `overlap` (eval images with at least one match), `overlap_pct`,
+`threshold`, plus the pHash distance, how many dataset samples matched, which detector
+flagged the matches, the distribution of each eval image's top-1 similarity (to judge
+the threshold), and with a checkpoint the zero-shot All/Clean/Overlap analysis.
+The HTML page shows the matched pairs side by side as inline base64 JPEG thumbnails,
+so it is a single self-contained file.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+
+import numpy as np
+
+from dedup import evalsets, overlap_stats
+from wit_pipeline import files
+
+THUMBNAIL_SIZE = 160
+
+
+def _quantiles(values: np.ndarray) -> dict | None:
+    if len(values) == 0:
+        return None
+    return {name: float(np.quantile(values, q)) for name, q in
+            (("min", 0.0), ("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))}
+
+
+def eval_set_report(name: str, eval_set, ev, overlap, nearest, config) -> dict:
+    ids = overlap.column("eval_id").to_pylist()
+    sims = np.array(overlap.column("similarity").to_pylist(), dtype=np.float32)
+    dists = np.array(overlap.column("phash_distance").to_pylist(), dtype=np.int16)
+    by_sim = sims >= config.similarity_threshold
+    by_phash = dists <= config.phash_distance
+    size = len(ev.table) + len(ev.undecodable)
+    overlapping = sorted(set(ids))
+    top1 = np.array([s[0] for s in nearest.column("nearest_similarities").to_pylist() if s], dtype=np.float32)
+    return {
+        "path": eval_set.path,
+        "kind": eval_set.kind,
+        "size": size,
+        "undecodable": len(ev.undecodable),
+        "overlap": len(overlapping),
+        "overlap_pct": 100.0 * len(overlapping) / size if size else 0.0,
+        "threshold": config.similarity_threshold,
+        "phash_distance": config.phash_distance,
+        "matched_pairs": len(ids),
+        "matched_dataset_samples": len(set(overlap.column("key").to_pylist())),
+        "pairs_by_detector": {"similarity_only": int((by_sim & ~by_phash).sum()),
+                              "phash_only": int((by_phash & ~by_sim).sum()),
+                              "both": int((by_sim & by_phash).sum())},
+        "nearest_similarity": _quantiles(top1),
+    }
+
+
+def _thumbnail(data: bytes | None) -> str:
+    if not data:
+        return ""
+    from dedup.features import decode
+
+    try:
+        img = decode(data)
+    except Exception:
+        return ""
+    img.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    buffer = io.BytesIO()
+    img.save(buffer, "JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def dataset_images(wanted: dict[str, set[str]]) -> dict[str, bytes]:
+    """key -> image bytes for a few samples, `wanted` maps shard tar -> keys."""
+    from shards.reader import IMAGE_EXTENSIONS, iter_members
+
+    found = {}
+    for tar, keys in sorted(wanted.items()):
+        for key, parts in iter_members(tar):
+            if key in keys:
+                ext = next((e for e in IMAGE_EXTENSIONS if e in parts), None)
+                found[key] = parts.get(ext) if ext else None
+    return found
+
+
+def shown_pairs(overlap, limit: int) -> list[dict]:
+    rows = overlap.to_pylist()
+    rows.sort(key=lambda r: (-r["similarity"], r["phash_distance"], r["eval_id"], r["key"]))
+    return rows[:limit]
+
+
+def _fmt(value, pct=False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if pct:
+        return f"{100 * value:.2f}%"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def render_html(report: dict, pairs: dict[str, list[dict]], eval_thumbs: dict[str, dict[str, str]],
+                data_thumbs: dict[str, str]) -> str:
+    out = ["<!doctype html><html><head><meta charset='utf-8'><title>wit overlap audit</title><style>",
+           "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+           "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:middle}"
+           "img{max-width:160px;max-height:160px}.pair td{text-align:center}</style></head><body>",
+           "<h1>Overlap audit</h1>"]
+    model = report["model"]
+    out.append(f"<p>Model <b>{html.escape(model['clip_model'])}</b> (weights: {html.escape(str(model['clip_pretrained']))}); "
+               f"overlap when cosine similarity &ge; {report['thresholds']['similarity']} or pHash distance "
+               f"&le; {report['thresholds']['phash_distance']}. Dataset: {report['dataset']['samples']:,} samples in "
+               f"{report['dataset']['shards']} shard(s), {report['dataset']['undecodable']} undecodable.</p>")
+    if "duplicates" in report:
+        dup = report["duplicates"]
+        out.append("<h2>Duplicates inside the set</h2><table><tr><th>reason</th><th>removed</th></tr>")
+        for reason, count in dup["removed_by_reason"].items():
+            out.append(f"<tr><td>{html.escape(reason)}</td><td>{count:,}</td></tr>")
+        out.append("</table>")
+    out.append("<h2>Eval sets</h2><table><tr><th>eval set</th><th>size</th><th>overlap</th><th>overlap %</th>"
+               "<th>matched samples</th><th>acc All</th><th>acc Clean</th><th>acc Overlap</th>"
+               "<th>All &minus; Clean</th><th>p-value</th></tr>")
+    for name, ev in report["eval_sets"].items():
+        zs = ev.get("zero_shot") or {}
+        acc = zs.get("accuracy", {})
+        out.append(f"<tr><td>{html.escape(name)}</td><td>{ev['size']:,}</td><td>{ev['overlap']:,}</td>"
+                   f"<td>{ev['overlap_pct']:.2f}</td><td>{ev['matched_dataset_samples']:,}</td>"
+                   f"<td>{_fmt(acc.get('all'), True)}</td><td>{_fmt(acc.get('clean'), True)}</td>"
+                   f"<td>{_fmt(acc.get('overlap'), True)}</td><td>{_fmt(zs.get('all_minus_clean'), True)}</td>"
+                   f"<td>{_fmt(zs.get('binomial_p_value'))}</td></tr>")
+    out.append("</table>")
+    for name, rows in pairs.items():
+        ev = report["eval_sets"][name]
+        out.append(f"<h2>{html.escape(name)}: {len(rows)} of {ev['matched_pairs']:,} matched pairs</h2>")
+        if not rows:
+            out.append("<p>No overlap found.</p>")
+            continue
+        out.append("<table class='pair'><tr><th>eval image</th><th>dataset sample</th><th>similarity</th>"
+                   "<th>pHash distance</th><th>eval id</th><th>key</th></tr>")
+        for r in rows:
+            e_src = eval_thumbs.get(name, {}).get(r["eval_id"], "")
+            d_src = data_thumbs.get(r["key"], "")
+            out.append(f"<tr><td><img src='{e_src}' alt='eval'></td><td><img src='{d_src}' alt='sample'></td>"
+                       f"<td>{r['similarity']:.4f}</td><td>{r['phash_distance']}</td>"
+                       f"<td>{html.escape(r['eval_id'])}</td><td>{html.escape(r['key'])}</td></tr>")
+        out.append("</table>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def build_report(out_dir: str, prep, evals: dict, *, zero_shot_checkpoint: str | None = None,
+                 report_pairs: int = 50, features: dict | None = None, extra: dict | None = None) -> dict:
+    config = prep.config
+    dataset = files.read_json(files.join(out_dir, "_dataset.json")) if files.exists(
+        files.join(out_dir, "_dataset.json")) else {"samples": 0, "undecodable": 0}
+    report = {
+        "model": {"clip_model": config.clip_model, "clip_pretrained": config.clip_pretrained,
+                  "model_tag": prep.tag, "device": config.device, "search_backend": config.search_backend},
+        "thresholds": {"similarity": config.similarity_threshold, "phash_distance": config.phash_distance},
+        "dataset": {"shards": len(prep.shards), **dataset},
+        "features": features or {},
+        "eval_sets": {},
+    }
+    report.update(extra or {})
+    pairs, eval_thumbs, wanted = {}, {}, {}
+    for name, ev in sorted(evals.items()):
+        overlap = files.read_parquet(files.join(out_dir, f"overlap-{name}.parquet"))
+        nearest = files.read_parquet(files.join(out_dir, f"nearest-{name}.parquet"))
+        entry = eval_set_report(name, prep.eval_sets[name], ev, overlap, nearest, config)
+        if zero_shot_checkpoint:
+            eval_set = prep.eval_sets[name]
+            if not eval_set.classnames:
+                entry["zero_shot"] = {"skipped": "no class names: zero-shot needs an image-folder eval set"}
+            else:
+                print(f"zero-shot: {name} ({entry['size']:,} images, {len(eval_set.classnames)} classes)", flush=True)
+                correct = overlap_stats.zero_shot_correct(
+                    zero_shot_checkpoint,
+                    ((img.eval_id, img.label, img.data) for img in evalsets.iter_images(eval_set)),
+                    list(eval_set.classnames), device=config.device)
+                entry["zero_shot"] = overlap_stats.accuracy_split(correct, overlap.column("eval_id").to_pylist())
+                entry["zero_shot"]["checkpoint"] = zero_shot_checkpoint
+        report["eval_sets"][name] = entry
+        pairs[name] = shown_pairs(overlap, report_pairs)
+        ids = {r["eval_id"] for r in pairs[name]}
+        eval_thumbs[name] = {i: _thumbnail(b) for i, b in evalsets.read_images(prep.eval_sets[name], ids).items()}
+        for r in pairs[name]:
+            wanted.setdefault(r["shard"], set()).add(r["key"])
+    sizes = [e["overlap_pct"] for e in report["eval_sets"].values()]
+    report["overlap_pct_mean"] = float(np.mean(sizes)) if sizes else None
+    data_thumbs = {k: _thumbnail(b) for k, b in dataset_images(wanted).items()}
+    files.write_json(files.join(out_dir, "report.json"), report)
+    files.write_bytes(files.join(out_dir, "report.html"),
+                      render_html(report, pairs, eval_thumbs, data_thumbs).encode("utf-8"))
+    return report
+
+
+def summary_stats(report: dict) -> dict:
+    stats = {"dataset": report["dataset"], "thresholds": report["thresholds"], "eval_sets": {}}
+    for name, ev in report["eval_sets"].items():
+        entry = {"size": ev["size"], "overlap": ev["overlap"], "overlap_pct": ev["overlap_pct"],
+                 "matched_dataset_samples": ev["matched_dataset_samples"]}
+        zs = ev.get("zero_shot")
+        if zs and "accuracy" in zs:
+            entry["accuracy_all"] = zs["accuracy"]["all"]
+            entry["accuracy_clean"] = zs["accuracy"]["clean"]
+            entry["accuracy_overlap"] = zs["accuracy"]["overlap"]
+            entry["all_minus_clean"] = zs["all_minus_clean"]
+            entry["binomial_p_value"] = zs["binomial_p_value"]
+        stats["eval_sets"][name] = entry
+    if "duplicates" in report:
+        stats["duplicates"] = report["duplicates"]
+    if "filtered" in report:
+        stats["filtered"] = report["filtered"]
+    return stats

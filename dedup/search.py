@@ -1,0 +1,220 @@
+"""Exact nearest-neighbour search of eval images against a stream of dataset blocks.
+
+The eval set is small and fixed; the dataset arrives block by block (one shard's
+embeddings at a time) and is never held whole. For each block we keep, per eval image:
+its top-k most similar dataset samples (cosine similarity of unit vectors), its nearest
+sample by pHash Hamming distance, and every (eval, sample) pair over the similarity
+threshold or within the pHash distance. Per-block results merge associatively
+(`NearestState.merge`), so a Beam combiner assembles the global answer.
+
+Speed without losing exactness: similarities are first computed with a bfloat16 matrix
+product (about 5x faster than float32 on CPUs with AVX512-BF16/AMX, and the fast path on
+GPUs), which is used only to pick candidates: every pair whose bf16 score is within
+`BF16_MARGIN` of the threshold, and the top 2k per eval row. The candidates are then
+rescored in float32. bf16 keeps 8 significant bits, so for unit vectors the error of a
+dot product is below 2^-8 (inputs) + 2^-9 (output rounding) < 0.006 < BF16_MARGIN:
+a pair at or over the threshold is never missed and the reported scores are float32.
+
+The `faiss` backend does the same with faiss's exact inner-product index (float32 BLAS,
+`search` for top-k and `range_search` for the threshold), without materialising the
+eval x block matrix.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from dedup import phash as phash_lib
+
+BF16_MARGIN = 0.01
+NO_DISTANCE = phash_lib.HASH_BITS + 1  # "no pHash neighbour seen yet"
+BACKENDS = ("auto", "torch", "faiss")
+# Chunk sizes bound the memory of one similarity matrix (rows x cols x 4 bytes).
+EVAL_CHUNK = 8192
+BLOCK_CHUNK = 8192
+
+
+def faiss_available() -> bool:
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_backend(backend: str, device: str = "cpu") -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"--search-backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "faiss" and not faiss_available():
+        raise ValueError("--search-backend faiss needs the faiss-cpu (or faiss-gpu) package")
+    if backend == "auto":
+        # bench/nn_search.py: the bf16 torch path beats faiss's float32 flat index on CPUs with
+        # bf16 instructions and on GPUs; faiss only where torch has no fast bf16 matmul.
+        return "torch" if device.startswith("cuda") or _cpu_has_fast_bf16() or not faiss_available() else "faiss"
+    return backend
+
+
+def _cpu_has_fast_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@dataclasses.dataclass
+class NearestState:
+    """Per eval image: top-k (score, key) by similarity, and the nearest key by pHash."""
+
+    scores: np.ndarray       # [E, k] float32, descending; -inf where empty
+    keys: np.ndarray         # [E, k] object (str); "" where empty
+    phash_distance: np.ndarray  # [E] int16; NO_DISTANCE where none
+    phash_key: np.ndarray    # [E] object
+
+    @classmethod
+    def empty(cls, n_eval: int, k: int) -> "NearestState":
+        return cls(np.full((n_eval, k), -np.inf, dtype=np.float32), np.full((n_eval, k), "", dtype=object),
+                   np.full(n_eval, NO_DISTANCE, dtype=np.int16), np.full(n_eval, "", dtype=object))
+
+    @property
+    def k(self) -> int:
+        return self.scores.shape[1]
+
+    def merge(self, other: "NearestState") -> "NearestState":
+        """Associative and commutative: ties are broken by the smaller key."""
+        k = self.k
+        scores = np.concatenate([self.scores, other.scores], axis=1)
+        keys = np.concatenate([self.keys, other.keys], axis=1)
+        _, key_rank = np.unique(keys, return_inverse=True)
+        key_rank = key_rank.reshape(keys.shape)
+        order = np.lexsort((key_rank, -scores), axis=1)[:, :k]
+        scores = np.take_along_axis(scores, order, axis=1)
+        keys = np.take_along_axis(keys, order, axis=1)
+        # Duplicated (score, key) entries can appear only when a block is merged twice;
+        # they are not expected, but dropping them keeps merge idempotent.
+        take_other = (other.phash_distance < self.phash_distance) | (
+            (other.phash_distance == self.phash_distance) & (other.phash_key != "")
+            & ((self.phash_key == "") | (other.phash_key < self.phash_key)))
+        return NearestState(scores.astype(np.float32), keys,
+                            np.where(take_other, other.phash_distance, self.phash_distance).astype(np.int16),
+                            np.where(take_other, other.phash_key, self.phash_key))
+
+
+@dataclasses.dataclass(frozen=True)
+class Match:
+    eval_index: int
+    key: str
+    similarity: float
+    phash_distance: int
+
+
+def _as_float_tensor(x) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x)).float()
+
+
+def pairs_above(a: torch.Tensor, b: torch.Tensor, threshold: float, device: str = "cpu",
+                upper_only: bool = False) -> list[tuple[int, int, float]]:
+    """(row in a, row in b, float32 cosine) for every pair with similarity >= threshold.
+
+    `upper_only`: a and b are the same block; report each unordered pair once (i < j).
+    """
+    out = []
+    for i0 in range(0, len(a), EVAL_CHUNK):
+        a_chunk = a[i0:i0 + EVAL_CHUNK].to(device)
+        a_low = a_chunk.to(torch.bfloat16)
+        for j0 in range(0, len(b), BLOCK_CHUNK):
+            if upper_only and j0 + BLOCK_CHUNK <= i0:
+                continue
+            b_chunk = b[j0:j0 + BLOCK_CHUNK].to(device)
+            approx = a_low @ b_chunk.to(torch.bfloat16).T
+            rows, cols = torch.nonzero(approx >= threshold - BF16_MARGIN, as_tuple=True)
+            if upper_only:
+                keep = rows + i0 < cols + j0
+                rows, cols = rows[keep], cols[keep]
+            if len(rows) == 0:
+                continue
+            exact = (a_chunk[rows].float() * b_chunk[cols].float()).sum(dim=1)
+            keep = exact >= threshold
+            for r, c, s in zip((rows[keep] + i0).tolist(), (cols[keep] + j0).tolist(), exact[keep].tolist()):
+                out.append((r, c, s))
+    return out
+
+
+def _topk_torch(eval_emb: torch.Tensor, block_emb: torch.Tensor, k: int, device: str):
+    """[E, k'] float32 scores and block indices of the nearest rows, k' = min(k, B)."""
+    k_cand = min(2 * k, len(block_emb))
+    k_out = min(k, len(block_emb))
+    all_scores, all_index = [], []
+    block = block_emb.to(device)
+    block_low = block.to(torch.bfloat16)
+    for i0 in range(0, len(eval_emb), EVAL_CHUNK):
+        chunk = eval_emb[i0:i0 + EVAL_CHUNK].to(device)
+        approx = chunk.to(torch.bfloat16) @ block_low.T
+        cand = approx.float().topk(k_cand, dim=1).indices
+        exact = torch.einsum("ed,ekd->ek", chunk.float(), block[cand].float())
+        best = exact.topk(k_out, dim=1)
+        all_scores.append(best.values.cpu())
+        all_index.append(torch.gather(cand, 1, best.indices).cpu())
+    return torch.cat(all_scores).numpy(), torch.cat(all_index).numpy()
+
+
+def _search_faiss(eval_emb: np.ndarray, block_emb: np.ndarray, k: int, threshold: float):
+    import faiss
+
+    index = faiss.IndexFlatIP(block_emb.shape[1])
+    index.add(block_emb)
+    scores, idx = index.search(eval_emb, min(k, len(block_emb)))
+    lims, sims, cols = index.range_search(eval_emb, threshold)
+    rows = np.repeat(np.arange(len(eval_emb)), np.diff(lims))
+    return scores, idx, list(zip(rows.tolist(), cols.tolist(), sims.tolist()))
+
+
+def search_block(eval_emb: np.ndarray, eval_phash: np.ndarray, block_keys: list[str],
+                 block_emb: np.ndarray, block_phash: np.ndarray, *, k: int, threshold: float,
+                 phash_distance: int, backend: str = "torch", device: str = "cpu"
+                 ) -> tuple[NearestState, list[Match]]:
+    """Nearest neighbours and matches of every eval image within one dataset block.
+
+    Embeddings are unit vectors (any float dtype); pHashes uint64. Rows of the block
+    that have no embedding or pHash (undecodable images) must be left out by the caller.
+    """
+    n_eval, n_block = len(eval_emb), len(block_keys)
+    state = NearestState.empty(n_eval, k)
+    if n_eval == 0 or n_block == 0:
+        return state, []
+    keys = np.asarray(block_keys, dtype=object)
+    e32 = np.ascontiguousarray(eval_emb, dtype=np.float32)
+    b32 = np.ascontiguousarray(block_emb, dtype=np.float32)
+    if backend == "faiss":
+        scores, idx, sim_pairs = _search_faiss(e32, b32, k, threshold)
+    else:
+        e_t, b_t = torch.from_numpy(e32), torch.from_numpy(b32)
+        scores, idx = _topk_torch(e_t, b_t, k, device)
+        sim_pairs = pairs_above(e_t, b_t, threshold, device)
+    found = scores.shape[1]
+    state.scores[:, :found] = scores
+    state.keys[:, :found] = keys[idx]
+    # Order each row by (score desc, key asc) so equal scores are deterministic.
+    state = NearestState.empty(n_eval, k).merge(state)
+
+    distances = phash_lib.hamming_matrix(eval_phash, block_phash)
+    nearest = distances.argmin(axis=1)  # first minimum: keys are sorted, so the smallest key
+    state.phash_distance = distances[np.arange(n_eval), nearest].astype(np.int16)
+    state.phash_key = keys[nearest]
+
+    matched: dict[tuple[int, int], float | None] = {(r, c): s for r, c, s in sim_pairs}
+    rows, cols = np.nonzero(distances <= phash_distance)
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        matched.setdefault((r, c), None)
+    missing = [rc for rc, s in matched.items() if s is None]
+    if missing:
+        r_idx = np.array([r for r, _ in missing])
+        c_idx = np.array([c for _, c in missing])
+        sims = (e32[r_idx] * b32[c_idx]).sum(axis=1)
+        for rc, s in zip(missing, sims.tolist()):
+            matched[rc] = s
+    matches = [Match(r, str(keys[c]), float(s), int(distances[r, c])) for (r, c), s in sorted(matched.items())]
+    return state, matches

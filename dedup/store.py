@@ -1,0 +1,95 @@
+"""Feature tables: the per-shard embedding files written next to the shards, and the
+eval-set embedding cache.
+
+One `.npz` per shard (`00042.emb-<model tag>.npz` beside `00042.tar`), rows sorted by
+sample key: key, sha256, pHash, original pixel count, label, L2-normalised float16
+embedding, and the decode error for images that failed (their embedding is zero and
+`ok` is false). Later audits with the same model reuse the file instead of decoding
+and embedding the shard again; the model tag changes whenever the model or its
+weights change. Eval sets are cached the same way under `--cache-dir`, named by the
+sha256 of their content.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import numpy as np
+
+from dedup.features import ImageFeatures
+from shards import layout
+from wit_pipeline import files
+
+
+@dataclasses.dataclass
+class FeatureTable:
+    keys: np.ndarray        # str
+    sha256: np.ndarray      # str
+    phash: np.ndarray       # uint64
+    pixels: np.ndarray      # int64
+    labels: np.ndarray      # int64, -1 when unknown
+    embeddings: np.ndarray  # float16 [n, D]
+    errors: np.ndarray      # str, "" when the image decoded
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.errors == ""
+
+    @property
+    def dim(self) -> int:
+        return self.embeddings.shape[1]
+
+    @classmethod
+    def from_features(cls, rows: list[ImageFeatures], dim: int) -> "FeatureTable":
+        rows = sorted(rows, key=lambda r: r.key)
+        keys = [r.key for r in rows]
+        if len(set(keys)) != len(keys):
+            raise ValueError("duplicate keys in one feature table")
+        embeddings = np.zeros((len(rows), dim), dtype=np.float16)
+        for i, row in enumerate(rows):
+            if row.error is None:
+                if row.embedding is None:
+                    raise ValueError(f"image {row.key} has neither an embedding nor an error")
+                embeddings[i] = row.embedding
+        return cls(
+            keys=np.array(keys, dtype=str),
+            sha256=np.array([r.sha256 for r in rows], dtype=str),
+            phash=np.array([r.phash or 0 for r in rows], dtype=np.uint64),
+            pixels=np.array([r.pixels for r in rows], dtype=np.int64),
+            labels=np.array([-1 if r.label is None else r.label for r in rows], dtype=np.int64),
+            embeddings=embeddings,
+            errors=np.array([r.error or "" for r in rows], dtype=str),
+        )
+
+    def select(self, mask: np.ndarray) -> "FeatureTable":
+        return FeatureTable(**{f.name: getattr(self, f.name)[mask] for f in dataclasses.fields(self)})
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        arrays = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        # Empty string arrays have dtype <U1, not object: np.load never needs pickle.
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "FeatureTable":
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return cls(**{f.name: npz[f.name] for f in dataclasses.fields(cls)})
+
+    def save(self, path: str) -> None:
+        files.write_bytes(path, self.to_bytes())
+
+    @classmethod
+    def load(cls, path: str) -> "FeatureTable":
+        return cls.from_bytes(files.read_bytes(path))
+
+
+def shard_embedding_path(tar_path: str, model_tag: str) -> str:
+    return layout.sibling(tar_path, f".emb-{model_tag}.npz")
+
+
+def eval_cache_path(cache_dir: str, content_hash: str, model_tag: str) -> str:
+    return files.join(cache_dir, f"eval-{content_hash[:32]}-{model_tag}.npz")
