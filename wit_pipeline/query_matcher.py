@@ -1,0 +1,194 @@
+"""Which queries occur, as whole tokens, in each text.
+
+Queries and texts are tokenized exactly as `queries.normalize.tokenize` does (the
+function `wit queries` built the list with). Matching is whole-token: "cat" is found in
+"a cat sat", never in "concatenate"; overlapping queries are all reported ("new york"
+and "york" in "new york city"). `match_batch` lists each query found once: single-token
+queries in text order, then multi-token queries in text order.
+
+MetaCLIP's `substr_matching` runs one character-level Aho-Corasick `iter` per text and a
+Python loop over its matches. Most of that time goes to per-character automaton steps,
+per-match tuples and per-text interpreter overhead. Here (bench/match_throughput.py
+measures the difference):
+
+- Batches. A batch of texts is tokenized in a few C-level calls on one joined buffer,
+  texts separated by a sentinel token. For ASCII texts (most alt-texts) that is
+  `bytes.lower/translate/split`, which yields the same tokens as the Unicode regex (a
+  property the tests check); other texts go through NFKC + casefold + the regex.
+- Single-token queries (most of a Wikipedia-derived list, and most matches) are one
+  hash lookup per token (`map(dict.get)`), not automaton walks.
+- Multi-token queries go through an Aho-Corasick automaton (pyahocorasick) over a token
+  alphabet: each token of a multi-token query gets a fixed-width code of `width`
+  symbols whose first symbol comes from a "lead" range and the others from a disjoint
+  "follow" range. A key therefore only matches starting at a token start and spans
+  whole tokens, so whole-token semantics hold by construction, and the automaton walks
+  ~3 symbols per token with at most 64 children per node (pyahocorasick scans children
+  linearly, so a flat alphabet of 100k tokens at the root would be slow). Tokens in no
+  multi-token query become one "unknown" symbol that resets the automaton.
+- Per text, the interpreter runs a fixed handful of C calls (`list.index`, slicing,
+  `dict.fromkeys`); nothing in Python runs per token or per match.
+"""
+from __future__ import annotations
+
+import itertools
+import operator
+import re
+import threading
+import unicodedata
+from typing import Iterable, Sequence
+
+import ahocorasick
+
+from queries.normalize import TOKEN_RE, tokenize
+
+# Inserted after case folding, so it never collides with a text token or a query token.
+_SENTINEL = "Q"
+_SENTINEL_BYTES = b"Q"
+_SENTINEL_SYMBOL = chr(1)
+_UNKNOWN_SYMBOL = chr(2)
+_ALPHABET = 64
+_LEAD_BASE = 3
+_FOLLOW_BASE = _LEAD_BASE + _ALPHABET
+_SECOND = operator.itemgetter(1)
+
+# ASCII fast path: after lower(), token characters are [a-z0-9] plus inner ' and -;
+# every other byte separates tokens. The newline that joins texts becomes the sentinel.
+_ASCII_TABLE = bytes(
+    c if (48 <= c <= 57 or 97 <= c <= 122 or c in b"'-") else (ord(_SENTINEL) if c == 10 else 32)
+    for c in range(256))
+# ' and - only join tokens when single and between two token characters.
+_STRAY_JOINERS = re.compile(rb"['\-]{2,}|(?<![a-z0-9])['\-]+|['\-]+(?![a-z0-9])")
+
+
+def ascii_tokens(texts: Sequence[str]) -> list[bytes]:
+    """`tokenize` of each ASCII text, as bytes, each text followed by a sentinel token."""
+    data = (" \n ".join(texts) + " \n").encode("ascii").lower().translate(_ASCII_TABLE)
+    if b"'" in data or b"-" in data:
+        data = _STRAY_JOINERS.sub(b" ", data)
+    return data.split()
+
+
+def unicode_tokens(texts: Sequence[str]) -> list[bytes]:
+    """`tokenize` of each text, as UTF-8 bytes, each text followed by a sentinel token."""
+    joined = "\n".join(texts) + "\n"
+    folded = unicodedata.normalize("NFKC", joined).casefold().replace("\u2019", "'")
+    marked = folded.replace("\n", f" {_SENTINEL} ")
+    return list(map(str.encode, TOKEN_RE.findall(marked)))
+
+
+def _split_per_text(items: list[str]) -> map:
+    """["a", "b c", "Q", "Q", "d", "Q"] -> [["a", "b c"], [], ["d"]], without a Python loop.
+
+    Items are joined one per line; each text's sentinel line ends its chunk. Queries
+    never contain a line break nor end in an upper-case "Q", so the split is exact.
+    """
+    chunks = ("\n".join(items) + "\n").split(f"{_SENTINEL}\n")
+    chunks.pop()  # what follows the last sentinel: always empty
+    return map(str.splitlines, chunks)
+
+
+def read_query_file(path: str) -> list[str]:
+    """The `query` column of a `wit queries` parquet file, or the lines of a text file."""
+    from wit_pipeline import files
+
+    if path.endswith(".parquet"):
+        table = files.read_parquet(path)
+        if "query" not in table.column_names:
+            raise ValueError(f"{path}: no `query` column (columns: {table.column_names})")
+        return [q for q in table.column("query").to_pylist() if q is not None]
+    return [line.strip() for line in files.read_bytes(path).decode("utf-8").splitlines() if line.strip()]
+
+
+def normalized_queries(queries: Iterable[str]) -> list[str]:
+    """Queries as the matcher reports them: normalized, non-empty, first spelling kept."""
+    unique: dict[str, None] = {}
+    for query in queries:
+        if query is not None:
+            normalized = " ".join(tokenize(query))
+            if normalized:
+                unique.setdefault(normalized, None)
+    return list(unique)
+
+
+class QueryMatcher:
+    """Immutable after construction; `match_batch` is safe to call from many threads."""
+
+    def __init__(self, queries: Iterable[str]) -> None:
+        self.queries: list[str] = normalized_queries(queries)
+        multi_token: list[list[str]] = []
+        # bytes token -> the single-token query (str) it is; the sentinel maps to itself.
+        self._single: dict[bytes, str] = {_SENTINEL_BYTES: _SENTINEL}
+        for query in self.queries:
+            if " " in query:
+                multi_token.append(query.split(" "))
+            else:
+                self._single[query.encode()] = query
+        self._symbols, self._automaton = self._build_automaton(multi_token)
+
+    @staticmethod
+    def _build_automaton(multi_token: list[list[str]]):
+        vocabulary: dict[str, None] = {}
+        for tokens in multi_token:
+            vocabulary.update(dict.fromkeys(tokens))
+        width = 1
+        while _ALPHABET ** width < max(1, len(vocabulary)):
+            width += 1
+        symbols: dict[bytes, str] = {_SENTINEL_BYTES: _SENTINEL_SYMBOL}
+        for code, token in enumerate(vocabulary):
+            digits = []
+            for _ in range(width - 1):
+                code, digit = divmod(code, _ALPHABET)
+                digits.append(chr(_FOLLOW_BASE + digit))
+            symbols[token.encode()] = chr(_LEAD_BASE + code) + "".join(reversed(digits))
+        automaton = ahocorasick.Automaton()
+        for tokens in multi_token:
+            automaton.add_word("".join(symbols[t.encode()] for t in tokens), " ".join(tokens))
+        automaton.add_word(_SENTINEL_SYMBOL, _SENTINEL)
+        automaton.make_automaton()
+        return symbols, automaton
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+    def _match_tokens(self, tokens: list[bytes], n_texts: int) -> list[list[str]]:
+        single = list(filter(None, map(self._single.get, tokens)))
+        encoded = "".join(map(self._symbols.get, tokens, itertools.repeat(_UNKNOWN_SYMBOL)))
+        multi = list(map(_SECOND, self._automaton.iter(encoded)))
+        merged = map(operator.add, _split_per_text(single), _split_per_text(multi))
+        found = list(map(list, map(dict.fromkeys, merged)))
+        if len(found) != n_texts:
+            raise AssertionError(f"{len(found)} results for {n_texts} texts")
+        return found
+
+    def match_batch(self, texts: Sequence[str]) -> list[list[str]]:
+        """For each text, the queries it contains, each once."""
+        if not texts:
+            return []
+        # Newlines join the texts; inside a text they are just whitespace.
+        texts = [t.replace("\n", " ") if "\n" in t else t for t in texts]
+        if all(map(str.isascii, texts)):
+            return self._match_tokens(ascii_tokens(texts), len(texts))
+        is_ascii = list(map(str.isascii, texts))
+        plain = [t for t, a in zip(texts, is_ascii) if a]
+        other = [t for t, a in zip(texts, is_ascii) if not a]
+        plain_results = iter(self._match_tokens(ascii_tokens(plain), len(plain)) if plain else [])
+        other_results = iter(self._match_tokens(unicode_tokens(other), len(other)))
+        return [next(plain_results) if a else next(other_results) for a in is_ascii]
+
+    def match(self, text: str) -> list[str]:
+        return self.match_batch([text])[0]
+
+
+class SharedMatchers:
+    """One matcher per (process, query file): DoFn instances on threads of a worker share it."""
+
+    _cache: dict[str, QueryMatcher] = {}
+    _lock = threading.Lock()
+
+    @classmethod
+    def get(cls, key: str, load_queries) -> QueryMatcher:
+        with cls._lock:
+            matcher = cls._cache.get(key)
+            if matcher is None:
+                matcher = cls._cache[key] = QueryMatcher(load_queries())
+            return matcher

@@ -1,0 +1,32 @@
+"""Image references from img2dataset-style URL lists (parquet/csv/tsv/jsonl, optionally .gz).
+
+The caption is the text; there is no page, so `page_url` is null. Reading and column
+handling are shared with `wit download` (`download_inputs`), so both stages accept the
+same files with the same `--url-col` / `--caption-col` / `--input-format` flags.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+from wit_pipeline.download_inputs import detect_format, normalize_columns, read_table
+from wit_pipeline.html_images import ImageRef, clean_text, resolve_url
+from wit_pipeline.web_archives import ArchiveItem, Counted, Skip
+
+
+def check_url_list(path: str, input_format: str, url_col: str, caption_col: str) -> None:
+    """Fail early, with the file and the columns it has, when a list cannot be used."""
+    normalize_columns(read_table(path, detect_format(path, input_format)).slice(0, 1), path, url_col, caption_col)
+
+
+def url_list_images(path: str, input_format: str = "auto", url_col: str = "url",
+                    caption_col: str = "auto") -> Iterator[ArchiveItem]:
+    table = normalize_columns(read_table(path, detect_format(path, input_format)), path, url_col, caption_col)
+    yield Counted("url_list_rows", table.num_rows)
+    urls = table.column("url").to_pylist()
+    captions = table.column("caption").to_pylist()
+    for row, (raw_url, caption) in enumerate(zip(urls, captions)):
+        url, reason = resolve_url(raw_url, None)
+        if url is None:
+            yield Skip(reason, f"{path} row {row}: {str(raw_url)[:200]!r}")
+            continue
+        yield ImageRef(url=url, text=clean_text(caption), page_url=None, source="url_list")
