@@ -144,9 +144,11 @@ def pairs_above(a: torch.Tensor, b: torch.Tensor, threshold: float, device: str 
 
 
 def _topk_torch(eval_emb: torch.Tensor, block_emb: torch.Tensor, k: int, device: str):
-    """[E, k'] float32 scores and block indices of the nearest rows, k' = min(k, B)."""
+    """[E, k'] float32 scores and block indices of the 2k bf16 candidates, rescored (k' = min(2k, B)).
+
+    All candidates are returned: the caller's merge picks the top k with ties broken by key.
+    """
     k_cand = min(2 * k, len(block_emb))
-    k_out = min(k, len(block_emb))
     all_scores, all_index = [], []
     block = block_emb.to(device)
     block_low = block.to(torch.bfloat16)
@@ -155,9 +157,8 @@ def _topk_torch(eval_emb: torch.Tensor, block_emb: torch.Tensor, k: int, device:
         approx = chunk.to(torch.bfloat16) @ block_low.T
         cand = approx.float().topk(k_cand, dim=1).indices
         exact = torch.einsum("ed,ekd->ek", chunk.float(), block[cand].float())
-        best = exact.topk(k_out, dim=1)
-        all_scores.append(best.values.cpu())
-        all_index.append(torch.gather(cand, 1, best.indices).cpu())
+        all_scores.append(exact.cpu())
+        all_index.append(cand.cpu())
     return torch.cat(all_scores).numpy(), torch.cat(all_index).numpy()
 
 
@@ -168,7 +169,7 @@ def _search_faiss(eval_emb: np.ndarray, block_emb: np.ndarray, k: int, threshold
     index.add(block_emb)
     scores, idx = index.search(eval_emb, min(k, len(block_emb)))
     lims, sims, cols = index.range_search(eval_emb, threshold)
-    rows = np.repeat(np.arange(len(eval_emb)), np.diff(lims))
+    rows = np.repeat(np.arange(len(eval_emb)), np.diff(lims.astype(np.int64)))
     return scores, idx, list(zip(rows.tolist(), cols.tolist(), sims.tolist()))
 
 
@@ -182,26 +183,27 @@ def search_block(eval_emb: np.ndarray, eval_phash: np.ndarray, block_keys: list[
     that have no embedding or pHash (undecodable images) must be left out by the caller.
     """
     n_eval, n_block = len(eval_emb), len(block_keys)
-    state = NearestState.empty(n_eval, k)
     if n_eval == 0 or n_block == 0:
-        return state, []
-    keys = np.asarray(block_keys, dtype=object)
+        return NearestState.empty(n_eval, k), []
+    # Sorted by key, so that "first minimum" below means "smallest key".
+    order = np.argsort(np.asarray(block_keys, dtype=str), kind="stable")
+    keys = np.asarray(block_keys, dtype=object)[order]
     e32 = np.ascontiguousarray(eval_emb, dtype=np.float32)
-    b32 = np.ascontiguousarray(block_emb, dtype=np.float32)
+    b32 = np.ascontiguousarray(np.asarray(block_emb)[order], dtype=np.float32)
+    block_phash = np.asarray(block_phash)[order]
     if backend == "faiss":
-        scores, idx, sim_pairs = _search_faiss(e32, b32, k, threshold)
+        scores, idx, sim_pairs = _search_faiss(e32, b32, 2 * k, threshold)
     else:
         e_t, b_t = torch.from_numpy(e32), torch.from_numpy(b32)
         scores, idx = _topk_torch(e_t, b_t, k, device)
         sim_pairs = pairs_above(e_t, b_t, threshold, device)
-    found = scores.shape[1]
-    state.scores[:, :found] = scores
-    state.keys[:, :found] = keys[idx]
-    # Order each row by (score desc, key asc) so equal scores are deterministic.
-    state = NearestState.empty(n_eval, k).merge(state)
+    candidates = NearestState(scores.astype(np.float32), keys[idx], np.full(n_eval, NO_DISTANCE, np.int16),
+                              np.full(n_eval, "", dtype=object))
+    # Top k of the candidates by (score desc, key asc): equal scores resolve the same way always.
+    state = NearestState.empty(n_eval, k).merge(candidates)
 
     distances = phash_lib.hamming_matrix(eval_phash, block_phash)
-    nearest = distances.argmin(axis=1)  # first minimum: keys are sorted, so the smallest key
+    nearest = distances.argmin(axis=1)
     state.phash_distance = distances[np.arange(n_eval), nearest].astype(np.int16)
     state.phash_key = keys[nearest]
 
