@@ -77,7 +77,7 @@ def resolve_url(raw: str | None, base: str | None) -> tuple[str | None, str | No
         return None, "no_image_url"
     # Browsers strip surrounding whitespace and drop tabs/newlines inside URLs.
     raw = _URL_STRIP_RE.sub("", raw.strip())
-    if not raw:
+    if not raw or raw.startswith("#"):  # "#x" points back at the page itself
         return None, "no_image_url"
     lowered = raw[:11].lower()
     if lowered.startswith("data:"):

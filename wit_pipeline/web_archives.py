@@ -90,7 +90,7 @@ def _records(stream: BinaryIO, name: str) -> Iterator[tuple[str, object]]:
                     "response", "resource", "metadata") else b""
                 truncated = getattr(record.raw_stream, "limit", 0) > 0
                 # Only after the content is read: asking for the offset earlier empties it.
-                offset = position + iterator.get_record_offset()
+                offset = iterator.get_record_offset()  # absolute: warcio asks the stream
                 iterator.read_to_end(record)
                 good_end = offset + iterator.get_record_length()
                 if truncated:
