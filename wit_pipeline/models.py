@@ -222,3 +222,13 @@ def load_checkpoint(path: str, device="cpu"):
     model.load_state_dict(checkpoint["state_dict"])
     model.to(device).eval()
     return model, preprocess_val, tokenizer, checkpoint
+
+
+def write_open_clip_config(model_spec: str | dict, directory: str) -> str:
+    """Write `directory/open_clip_config.json`, so open_clip (and `python -m open_clip_train.main`)
+    can build the model as `--model local-dir:DIRECTORY`; returns that model name."""
+    spec = resolve_model_spec(model_spec)
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "open_clip_config.json"), "w", encoding="utf-8") as f:
+        json.dump({"model_cfg": spec["config"], "preprocess_cfg": {}}, f, indent=2)
+    return f"local-dir:{directory}"

@@ -1,0 +1,172 @@
+"""The training input pipeline: WebDataset shards -> shuffled, decoded, batched tensors.
+
+Built from webdataset's tar-reading stages (tar_file_expander, group_by_keys, the shuffle
+buffer) with three things of our own:
+
+* Shards are opened through Beam's FileSystems, so gs://, s3:// and hdfs:// shards train
+  like local ones.
+* Every sample that cannot be used (no image, no caption, undecodable image, damaged
+  tar) is skipped and *counted* by reason; the counts ride along with the next batch (or
+  a final "tail" record), so the trainer reports them even from DataLoader workers.
+* The stream is deterministic given (seed, epoch, rank, worker), and each batch carries
+  how many shuffled raw samples its worker has consumed. That count is the data position
+  a checkpoint stores: resuming skips exactly that many raw samples per worker (before
+  decoding, so the skip is cheap) and continues with the very next sample.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import io
+import random
+from typing import Iterator
+
+import torch
+from PIL import Image
+from webdataset.filters import _shuffle
+from webdataset.tariterators import group_by_keys, tar_file_expander
+
+from shards import layout
+from wit_pipeline import files
+
+log = logging.getLogger(__name__)
+
+IMAGE_KEYS = ("jpg", "jpeg", "png", "webp")
+TEXT_KEY = "txt"
+
+
+def shard_sizes(shards: list[str]) -> list[int | None]:
+    """Samples per shard from `NNNNN_stats.json` (successes) next to each tar; None when absent."""
+    sizes = []
+    for tar in shards:
+        stats_path = layout.sibling(tar, "_stats.json")
+        try:
+            sizes.append(int(files.read_json(stats_path)["successes"]))
+        except (FileNotFoundError, OSError, KeyError, ValueError):
+            sizes.append(None)
+    return sizes
+
+
+def assign_shards(shards: list[str], *, seed: int, epoch: int, rank: int, world_size: int,
+                  worker: int, num_workers: int) -> list[str]:
+    """This worker's shards for one epoch: a seeded shuffle of all shards (the same on every
+    rank), then every world_size-th for this rank, then every num_workers-th for this worker."""
+    order = list(shards)
+    random.Random(f"{seed}/{epoch}/shards").shuffle(order)
+    return order[rank::world_size][worker::num_workers]
+
+
+def resampled_shards(shards: list[str], rng: random.Random) -> Iterator[str]:
+    """Shards drawn with replacement, forever."""
+    while True:
+        yield rng.choice(shards)
+
+
+class ShardStream(torch.utils.data.IterableDataset):
+    """Yields batch dicts: `images` [B,3,H,W], `texts` [B,L] token ids, `worker`,
+    `consumed` (shuffled raw samples this worker took this epoch), `skipped` (reason ->
+    count since the previous record). The last record of each worker has `images=None`:
+    it carries the skips after the final full batch and `partial`, the samples left over
+    that did not fill a batch."""
+
+    def __init__(self, shards: list[str], preprocess, tokenizer, batch_size: int, *, seed: int = 0,
+                 epoch: int = 0, rank: int = 0, world_size: int = 1, resampled: bool = False,
+                 shuffle_buffer: int = 2000, skip: dict[int, int] | None = None):
+        super().__init__()
+        if not shards:
+            raise ValueError("no shards to train on")
+        self.shards = list(shards)
+        self.preprocess = preprocess
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = epoch
+        self.rank = rank
+        self.world_size = world_size
+        self.resampled = resampled
+        self.shuffle_buffer = shuffle_buffer
+        self.skip = dict(skip or {})
+
+    def _worker(self) -> tuple[int, int]:
+        info = torch.utils.data.get_worker_info()
+        return (info.id, info.num_workers) if info is not None else (0, 1)
+
+    def _open(self, urls: Iterator[str], skipped: collections.Counter):
+        for url in urls:
+            try:
+                stream = open(url, "rb") if files.is_local(url) else files.open_read(url)
+            except OSError as exc:
+                skipped["unreadable_shard"] += 1
+                log.warning("skipping shard %s: %s", url, exc)
+                continue
+            try:
+                yield {"url": url, "stream": stream}
+            finally:
+                stream.close()
+
+    def __iter__(self):
+        worker, num_workers = self._worker()
+        skipped: collections.Counter = collections.Counter()
+        tag = f"{self.seed}/{self.epoch}/{self.rank}/{worker}"
+        if self.resampled:
+            urls = resampled_shards(self.shards, random.Random(f"{tag}/resample"))
+        else:
+            urls = iter(assign_shards(self.shards, seed=self.seed, epoch=self.epoch, rank=self.rank,
+                                      world_size=self.world_size, worker=worker, num_workers=num_workers))
+
+        def damaged(exc: Exception) -> bool:
+            skipped["damaged_tar"] += 1
+            log.warning("damaged shard data skipped: %s", exc)
+            return True
+
+        raw = group_by_keys(tar_file_expander(self._open(urls, skipped), handler=damaged), handler=damaged)
+        shuffled = _shuffle(raw, bufsize=self.shuffle_buffer, initial=min(self.shuffle_buffer, 1000),
+                            rng=random.Random(f"{tag}/samples"))
+        to_skip = self.skip.get(worker, 0)
+        consumed = 0
+        images, texts = [], []
+        for sample in shuffled:
+            consumed += 1
+            if consumed <= to_skip:
+                continue
+            decoded = self._decode(sample, skipped)
+            if decoded is None:
+                continue
+            images.append(decoded[0])
+            texts.append(decoded[1])
+            if len(images) == self.batch_size:
+                yield {"images": torch.stack(images), "texts": self.tokenizer(texts), "worker": worker,
+                       "consumed": consumed, "skipped": dict(skipped)}
+                images, texts = [], []
+                skipped.clear()
+        yield {"images": None, "texts": None, "worker": worker, "consumed": consumed,
+               "skipped": dict(skipped), "partial": len(images)}
+
+    def _decode(self, sample: dict, skipped: collections.Counter):
+        image_key = next((k for k in IMAGE_KEYS if k in sample), None)
+        if image_key is None:
+            skipped["no_image"] += 1
+            return None
+        if TEXT_KEY not in sample:
+            skipped["no_caption"] += 1
+            return None
+        try:
+            text = sample[TEXT_KEY].decode("utf-8").strip()
+        except UnicodeDecodeError:
+            skipped["undecodable_caption"] += 1
+            return None
+        if not text:
+            skipped["empty_caption"] += 1
+            return None
+        try:
+            with Image.open(io.BytesIO(sample[image_key])) as image:
+                tensor = self.preprocess(image.convert("RGB"))
+        except Exception:  # PIL raises many types for damaged bytes; all mean "skip and count"
+            skipped["undecodable_image"] += 1
+            return None
+        return tensor, text
+
+
+def make_loader(stream: ShardStream, workers: int, pin_memory: bool = False) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers, pin_memory=pin_memory,
+                                       persistent_workers=False)
