@@ -7,6 +7,7 @@ from __future__ import annotations
 import bz2
 import dataclasses
 import gzip
+import itertools
 import os
 import random
 from typing import Iterable, Sequence
@@ -103,11 +104,17 @@ def vocabulary(size: int, seed: int = 0) -> list[str]:
 
 def write_bulk_dumps(directory: str, total_bytes: int, files: int = 8, seed: int = 0,
                      vocab_size: int = 50_000) -> list[str]:
-    """`files` plain XML dumps of about total_bytes of wikitext together."""
+    """`files` plain XML dumps of about total_bytes of wikitext together.
+
+    Words follow a Zipf law, and like real prose each word prefers a few successors
+    (a first-order Markov chain), so the bigram distribution is concentrated the way
+    natural text's is, rather than every pair of words being equally likely.
+    """
     rng = random.Random(seed)
     words = vocabulary(vocab_size, seed)
-    weights = [1.0 / (rank + 1) for rank in range(len(words))]
-    # Sample in bulk: rng.choices per word is the slow part of generation.
+    rng.shuffle(words)  # Zipf rank independent of spelling
+    cum_weights = list(itertools.accumulate(1.0 / (rank + 1) for rank in range(len(words))))
+    successors = {w: rng.choices(words, cum_weights=cum_weights, k=6) for w in words}
     phrases = [(rng.choice(words), rng.choice(words)) for _ in range(2_000)]
     paths = []
     per_file = total_bytes // files
@@ -120,7 +127,7 @@ def write_bulk_dumps(directory: str, total_bytes: int, files: int = 8, seed: int
             number = 0
             while written < per_file:
                 number += 1
-                text = _fast_article(rng, words, weights, phrases)
+                text = _markov_article(rng, words, cum_weights, successors, phrases)
                 written += len(text)
                 yield Page(f"Article {index}-{number}", text)
         write_dump(path, pages())
@@ -128,12 +135,18 @@ def write_bulk_dumps(directory: str, total_bytes: int, files: int = 8, seed: int
     return paths
 
 
-def _fast_article(rng: random.Random, words, weights, phrases) -> str:
-    body = rng.choices(words, weights, k=rng.randint(300, 700))
-    for position in range(0, len(body), 23):
+def _markov_article(rng: random.Random, words, cum_weights, successors, phrases) -> str:
+    length = rng.randint(300, 700)
+    fresh = rng.choices(words, cum_weights=cum_weights, k=length)
+    coins = [rng.random() for _ in range(length)]
+    body = [fresh[0]]
+    for position in range(1, length):
+        coin = coins[position]
+        body.append(successors[body[-1]][int(coin * 10)] if coin < 0.6 else fresh[position])
+    for position in range(0, length, 23):
         a, b = phrases[int(rng.random() * len(phrases))]
         body[position] = f"[[{a} {b}]]"
-    for position in range(11, len(body), 17):
+    for position in range(11, length, 17):
         body[position] += "."
     return ("{{Infobox thing|name=" + body[0] + "}}\n" + " ".join(body)
-            + ".<ref>{{cite web|url=http://example.org}}</ref>\n[[Category:" + body[1] + "]]\n")
+            + ".<ref>{{cite web|url=http://example.org}}</ref>\n[[Category:" + fresh[1] + "]]\n")

@@ -39,7 +39,7 @@ class QueryConfig:
     min_title_views: int = 70
     max_queries: int = 500_000
     count_shards: int = 64
-    max_keys_in_memory: int = 1_000_000
+    max_keys_in_memory: int = 3_000_000
     wiki_api_max_pages: int = 100
     wiki_api_url: str = wiki_api.DEFAULT_API_URL
     wiki_api_rate: float = 5.0
@@ -102,7 +102,7 @@ class ReadArticles(beam.PTransform):
 # ------------------------------------------------------------------------- counting
 
 class _CountFn(beam.DoFn):
-    """Texts -> ((kind, shard), pickled partial counts), flushed at a memory cap and per bundle."""
+    """Texts -> ((kind, shard), partial counts), flushed at a memory cap and at the end of a bundle."""
 
     def __init__(self, count_shards: int, max_keys: int):
         self._shards = count_shards
@@ -123,12 +123,10 @@ class _CountFn(beam.DoFn):
                 else pvalue.TaggedOutput(item.tag, GlobalWindows.windowed_value(item.value))
 
     def _flush(self):
-        unigrams, bigrams, tokens = self._counter.drain()
+        unigrams, pairs, tokens = self._counter.drain()
         if tokens:
             yield pvalue.TaggedOutput("tokens", tokens)
-        for kind, counts in ((ngrams.UNIGRAM, unigrams), (ngrams.BIGRAM, bigrams)):
-            for shard, blob in ngrams.split_shards(counts, self._shards):
-                yield (kind, shard), blob
+        yield from ngrams.split_shards(unigrams, pairs, self._shards)
 
 
 class _MergeShardFn(beam.DoFn):
@@ -137,7 +135,7 @@ class _MergeShardFn(beam.DoFn):
 
     def process(self, element):
         (kind, _shard), blobs = element
-        for key, count in ngrams.merge_shard(blobs, self._min[kind]):
+        for key, count in ngrams.merge_shard(kind, blobs, self._min[kind]):
             yield pvalue.TaggedOutput(kind, (key, count))
 
 
@@ -205,8 +203,13 @@ class ScoreBigrams(beam.PTransform):
         if not c.max_bigrams:
             return scored
         return (scored
-                | "TopBigrams" >> beam.combiners.Top.Of(c.max_bigrams, key=lambda b: (b.score, b.count, b.query))
+                | "TopBigrams" >> beam.combiners.Top.Of(c.max_bigrams, key=_bigram_rank, reverse=True)
                 | "UnlistBigrams" >> beam.FlatMap(lambda top: top))
+
+
+def _bigram_rank(bigram: Candidate) -> tuple:
+    """Highest PMI first, then the more frequent, then alphabetical; smaller ranks first."""
+    return (-bigram.score, -bigram.count, bigram.query)
 
 
 def _score_pair(element, min_pmi: float, total_tokens: int):
@@ -420,7 +423,8 @@ class BuildQueries(beam.PTransform):
             articles = (begin | "DumpPaths" >> beam.Create(sorted(s.dump_paths))
                         | "ReadArticles" >> ReadArticles())
             texts.append(articles | "PlainText" >> beam.Map(lambda a: wikitext.to_plain_text(a.text)))
-            article_titles = (articles | "ArticleTitles" >> beam.Map(lambda a: (title_key(a.title), None)))
+            if s.pageview_paths:
+                article_titles = articles | "ArticleTitles" >> beam.Map(lambda a: (title_key(a.title), None))
         if s.api_seeds:
             pages = (begin | "ApiSeeds" >> beam.Create([tuple(s.api_seeds)])
                      | "Crawl" >> beam.ParDo(_CrawlFn(c)))
