@@ -278,3 +278,18 @@ def test_wiki_api_expansion_against_loopback_fake(fake_api, tmp_path):
     assert stats["wiki_api"]["requests"] == len(_FakeApi.requests)
     assert _FakeApi.requests[0] == _FakeApi.requests[1]
     assert not any(p.get("titles") == "Lion king" for p in _FakeApi.requests if p.get("prop") == "extracts")
+
+
+def test_bare_wordnet_flag_without_nltk_data_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    import nltk
+
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "no-nltk-data")])
+    monkeypatch.delenv("NLTK_DATA", raising=False)
+    try:
+        from nltk.corpus import wordnet as nltk_wordnet
+        nltk_wordnet.ensure_loaded()
+        pytest.skip("nltk's WordNet is loaded already in this process")
+    except LookupError:
+        pass
+    assert run_wit("--out", tmp_path / "o", "--wordnet") == 2
+    assert "nltk's WordNet data is not installed" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import argparse
 import collections
 import dataclasses
 import io
+import math
 import re
 import sys
 import time
@@ -38,7 +39,7 @@ class QueryConfig:
     max_bigrams: int = 100_000
     min_title_views: int = 70
     max_queries: int = 500_000
-    count_shards: int = 64
+    count_shards: int = 64  # the CLI default (0) sizes this from the input, see auto_count_shards
     max_keys_in_memory: int = 3_000_000
     wiki_api_max_pages: int = 100
     wiki_api_url: str = wiki_api.DEFAULT_API_URL
@@ -445,11 +446,17 @@ class BuildQueries(beam.PTransform):
                               | "WordNet" >> beam.ParDo(_ReadWndbFn()))
         elif s.use_nltk_wordnet:
             candidates.append(begin | "NltkWordNet" >> beam.Create(
-                [Candidate(lemma, "wordnet", None, None) for _, lemma in wordnet.nltk_head_lemmas()]))
+                [Candidate(lemma, "wordnet", None, None) for _, lemma in wordnet.nltk_head_lemmas()])
+                | "CountSynsets" >> beam.Map(_counted, "wordnet.synsets"))
         if not candidates:
             raise ValueError("no source given: pass --wiki-dump, --pageviews, --wordnet and/or --wiki-api-seed")
         return (tuple(candidates) | "AllCandidates" >> beam.Flatten()
                 | "Union" >> UnionQueries(c.max_queries))
+
+
+def _counted(element, name: str):
+    _counter(name).inc()
+    return element
 
 
 class _WriteOutputsFn(beam.DoFn):
@@ -488,17 +495,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep the top bigrams by PMI (0: no cap)")
     parser.add_argument("--min-title-views", type=int, default=QueryConfig.min_title_views)
     parser.add_argument("--max-queries", type=int, default=QueryConfig.max_queries)
-    parser.add_argument("--count-shards", type=int, default=QueryConfig.count_shards,
-                        help="partitions of the n-gram counts (memory per merge = distinct n-grams / shards)")
+    parser.add_argument("--count-shards", type=int, default=0,
+                        help="partitions of the n-gram counts (memory per merge = distinct n-grams / shards); "
+                             "0: one per ~64 MB of uncompressed text, at least 16")
     parser.add_argument("--max-keys-in-memory", type=int, default=QueryConfig.max_keys_in_memory,
                         help="distinct bigrams a worker holds before flushing partial counts")
 
 
-def config_from_args(args) -> QueryConfig:
+# Typical expansion of wikitext XML; used only to size the shuffle.
+_EXPANSION = {".bz2": 5.0, ".gz": 4.0}
+BYTES_PER_COUNT_SHARD = 64 << 20
+
+
+def auto_count_shards(paths) -> int:
+    """One shard per ~64 MB of uncompressed dump: distinct n-grams grow sublinearly with
+    text, so a shard's merge stays well under a worker's memory at any corpus size."""
+    from apache_beam.io.filesystems import FileSystems
+
+    total = 0.0
+    for result in FileSystems.match(list(paths)) if paths else []:
+        for meta in result.metadata_list:
+            total += meta.size_in_bytes * next((f for ext, f in _EXPANSION.items() if meta.path.endswith(ext)), 1.0)
+    return int(min(8192, max(16, math.ceil(total / BYTES_PER_COUNT_SHARD))))
+
+
+def config_from_args(args, sources: "Sources") -> QueryConfig:
+    count_shards = args.count_shards or auto_count_shards(sources.dump_paths)
     config = QueryConfig(
         min_word_count=args.min_word_count, min_bigram_count=args.min_bigram_count,
         min_pmi=args.min_pmi, max_bigrams=args.max_bigrams, min_title_views=args.min_title_views,
-        max_queries=args.max_queries, count_shards=args.count_shards,
+        max_queries=args.max_queries, count_shards=count_shards,
         max_keys_in_memory=args.max_keys_in_memory, wiki_api_max_pages=args.wiki_api_max_pages,
         wiki_api_url=args.wiki_api_url, wiki_api_rate=args.wiki_api_rate,
         wiki_api_timeout=args.wiki_api_timeout, wiki_api_retries=args.wiki_api_retries)
@@ -574,10 +600,11 @@ def build_stats(counters: dict[str, int], table, sources: Sources, config: Query
         stats["wiki_dump"] = section("wiki_dump")
         stats["bigram_pmi"] = section("bigram")
         stats["ngram_memory_flushes"] = counters.get("ngrams.memory_flushes", 0)
+        stats["count_shards"] = config.count_shards
     if sources.pageview_paths:
         stats["pageviews"] = section("pageviews")
     if sources.wordnet_dir or sources.use_nltk_wordnet:
-        stats["wordnet"] = {"synsets": counters.get("wordnet.synsets", final.get("wordnet", 0)),
+        stats["wordnet"] = {"synsets": counters.get("wordnet.synsets", 0),
                             "source": "nltk" if sources.use_nltk_wordnet else sources.wordnet_dir}
     if sources.api_seeds:
         stats["wiki_api"] = section("wiki_api")
@@ -585,8 +612,8 @@ def build_stats(counters: dict[str, int], table, sources: Sources, config: Query
 
 
 def main(args, beam_argv: list[str]) -> int:
-    config = config_from_args(args)
     sources = sources_from_args(args)
+    config = config_from_args(args, sources)
     started = time.monotonic()
     counters = run_pipeline(sources, config, args.out, beam_argv)
     table = files.read_parquet(files.join(args.out, "queries.parquet"))
