@@ -359,3 +359,14 @@ def test_crawl_helpers():
     assert host_in_domains("anything.net", ["*"])
     with pytest.raises(ValueError, match="max-pages"):
         CrawlConfig(max_pages=0).validate()
+
+
+def test_shared_matcher_is_built_once_per_query_file_version(tmp_path):
+    from test_harvest_fixtures import write_queries
+    from wit_pipeline.query_matcher import SharedMatchers
+
+    path = write_queries(tmp_path / "q.parquet", ["cat", "dog"])
+    first = SharedMatchers.for_file(path)
+    assert SharedMatchers.for_file(path) is first
+    write_queries(tmp_path / "q.parquet", ["cat", "dog", "red car"])
+    assert SharedMatchers.for_file(path).queries == ["cat", "dog", "red car"]

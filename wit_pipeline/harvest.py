@@ -119,8 +119,7 @@ class _FilterAndMatchFn(beam.DoFn):
         self.queries_path, self.filter_config = queries_path, filter_config
 
     def setup(self):
-        path = self.queries_path
-        self.matcher = SharedMatchers.get(path, lambda: read_query_file(path))
+        self.matcher = SharedMatchers.for_file(self.queries_path)
         self.text_filter = TextFilter(self.filter_config)
 
     def process(self, batch):

@@ -49,42 +49,46 @@ _UNKNOWN_SYMBOL = chr(2)
 _ALPHABET = 64
 _LEAD_BASE = 3
 _FOLLOW_BASE = _LEAD_BASE + _ALPHABET
+_FIRST = operator.itemgetter(0)
 _SECOND = operator.itemgetter(1)
+_NO_QUERY = ("", _UNKNOWN_SYMBOL)
 
 # ASCII fast path: after lower(), token characters are [a-z0-9] plus inner ' and -;
-# every other byte separates tokens. The newline that joins texts becomes the sentinel.
-_ASCII_TABLE = bytes(
-    c if (48 <= c <= 57 or 97 <= c <= 122 or c in b"'-") else (ord(_SENTINEL) if c == 10 else 32)
-    for c in range(256))
+# every other byte separates tokens, except the sentinel "Q" (no other upper case is left).
+_ASCII_TABLE = bytes(c if (48 <= c <= 57 or 97 <= c <= 122 or c in b"'-Q") else 32 for c in range(256))
 # ' and - only join tokens when single and between two token characters.
 _STRAY_JOINERS = re.compile(rb"['\-]{2,}|(?<![a-z0-9])['\-]+|['\-]+(?![a-z0-9])")
 
 
 def ascii_tokens(texts: Sequence[str]) -> list[bytes]:
-    """`tokenize` of each ASCII text, as bytes, each text followed by a sentinel token."""
-    data = (" \n ".join(texts) + " \n").encode("ascii").lower().translate(_ASCII_TABLE)
+    """`tokenize` of each ASCII text (no newlines inside), as bytes, each followed by a sentinel token."""
+    return _ascii_tokens_of_joined("\n".join(texts))
+
+
+def _ascii_tokens_of_joined(joined: str) -> list[bytes]:
+    data = (joined + "\n").encode("ascii").lower().replace(b"\n", b" Q ").translate(_ASCII_TABLE)
     if b"'" in data or b"-" in data:
         data = _STRAY_JOINERS.sub(b" ", data)
     return data.split()
 
 
 def unicode_tokens(texts: Sequence[str]) -> list[bytes]:
-    """`tokenize` of each text, as UTF-8 bytes, each text followed by a sentinel token."""
+    """`tokenize` of each text (no newlines inside), as UTF-8 bytes, each followed by a sentinel token."""
     joined = "\n".join(texts) + "\n"
     folded = unicodedata.normalize("NFKC", joined).casefold().replace("\u2019", "'")
     marked = folded.replace("\n", f" {_SENTINEL} ")
     return list(map(str.encode, TOKEN_RE.findall(marked)))
 
 
-def _split_per_text(items: list[str]) -> map:
-    """["a", "b c", "Q", "Q", "d", "Q"] -> [["a", "b c"], [], ["d"]], without a Python loop.
+def _chunks_per_text(items: list[str]) -> list[str]:
+    """["a", "b c", "Q", "Q", "d", "Q"] -> ["a\nb c\n", "", "d\n"]: each text's items, one per line.
 
-    Items are joined one per line; each text's sentinel line ends its chunk. Queries
-    never contain a line break nor end in an upper-case "Q", so the split is exact.
+    Queries never contain a line break nor end in an upper-case "Q", so splitting on the
+    sentinel's line is exact, and no Python code runs per item.
     """
     chunks = ("\n".join(items) + "\n").split(f"{_SENTINEL}\n")
     chunks.pop()  # what follows the last sentinel: always empty
-    return map(str.splitlines, chunks)
+    return chunks
 
 
 def read_query_file(path: str) -> list[str]:
@@ -117,13 +121,18 @@ class QueryMatcher:
         self.queries: list[str] = normalized_queries(queries)
         multi_token: list[list[str]] = []
         # bytes token -> the single-token query (str) it is; the sentinel maps to itself.
-        self._single: dict[bytes, str] = {_SENTINEL_BYTES: _SENTINEL}
+        single: dict[bytes, str] = {_SENTINEL_BYTES: _SENTINEL}
         for query in self.queries:
             if " " in query:
                 multi_token.append(query.split(" "))
             else:
-                self._single[query.encode()] = query
-        self._symbols, self._automaton = self._build_automaton(multi_token)
+                single[query.encode()] = query
+        symbols, self._automaton = self._build_automaton(multi_token)
+        # ONE hash lookup per text token answers both questions: which single-token query
+        # it is (or "") and which automaton symbol it gets. Tokens of no query get _NO_QUERY.
+        self._token_info: dict[bytes, tuple[str, str]] = {
+            token: (single.get(token, ""), symbols.get(token, _UNKNOWN_SYMBOL))
+            for token in single.keys() | symbols.keys()}
 
     @staticmethod
     def _build_automaton(multi_token: list[list[str]]):
@@ -151,11 +160,15 @@ class QueryMatcher:
         return len(self.queries)
 
     def _match_tokens(self, tokens: list[bytes], n_texts: int) -> list[list[str]]:
-        single = list(filter(None, map(self._single.get, tokens)))
-        encoded = "".join(map(self._symbols.get, tokens, itertools.repeat(_UNKNOWN_SYMBOL)))
+        info = list(map(self._token_info.get, tokens, itertools.repeat(_NO_QUERY)))
+        single = list(filter(None, map(_FIRST, info)))
+        encoded = "".join(map(_SECOND, info))
         multi = list(map(_SECOND, self._automaton.iter(encoded)))
-        merged = map(operator.add, _split_per_text(single), _split_per_text(multi))
-        found = list(map(list, map(dict.fromkeys, merged)))
+        if len(multi) == n_texts:  # only sentinels: no multi-token query in the whole batch
+            per_text = map(str.splitlines, _chunks_per_text(single))
+        else:
+            per_text = map(str.splitlines, map(operator.add, _chunks_per_text(single), _chunks_per_text(multi)))
+        found = list(map(list, map(dict.fromkeys, per_text)))
         if len(found) != n_texts:
             raise AssertionError(f"{len(found)} results for {n_texts} texts")
         return found
@@ -164,10 +177,12 @@ class QueryMatcher:
         """For each text, the queries it contains, each once."""
         if not texts:
             return []
-        # Newlines join the texts; inside a text they are just whitespace.
-        texts = [t.replace("\n", " ") if "\n" in t else t for t in texts]
-        if all(map(str.isascii, texts)):
-            return self._match_tokens(ascii_tokens(texts), len(texts))
+        joined = "\n".join(texts)
+        if joined.count("\n") != len(texts) - 1:  # newlines inside a text are just whitespace
+            texts = [t.replace("\n", " ") for t in texts]
+            joined = "\n".join(texts)
+        if joined.isascii():
+            return self._match_tokens(_ascii_tokens_of_joined(joined), len(texts))
         is_ascii = list(map(str.isascii, texts))
         plain = [t for t, a in zip(texts, is_ascii) if a]
         other = [t for t, a in zip(texts, is_ascii) if not a]
@@ -180,15 +195,24 @@ class QueryMatcher:
 
 
 class SharedMatchers:
-    """One matcher per (process, query file): DoFn instances on threads of a worker share it."""
+    """One matcher per (process, query file version): DoFn instances on a worker's threads share it.
 
-    _cache: dict[str, QueryMatcher] = {}
+    Keyed by path, size and modification time, so a rewritten query file is never
+    matched with a stale automaton in a long-lived worker.
+    """
+
+    _cache: dict[tuple, QueryMatcher] = {}
     _lock = threading.Lock()
 
     @classmethod
-    def get(cls, key: str, load_queries) -> QueryMatcher:
+    def for_file(cls, path: str) -> QueryMatcher:
+        from apache_beam.io.filesystems import FileSystems
+
+        found = FileSystems.match([path])[0].metadata_list
+        version = (found[0].size_in_bytes, found[0].last_updated_in_seconds) if found else None
+        key = (path, version)
         with cls._lock:
             matcher = cls._cache.get(key)
             if matcher is None:
-                matcher = cls._cache[key] = QueryMatcher(load_queries())
+                matcher = cls._cache[key] = QueryMatcher(read_query_file(path))
             return matcher
