@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
+import functools
 import io
 import math
 import re
@@ -58,6 +59,7 @@ class QueryConfig:
             raise ValueError(f"--min-pmi must be >= 0, got {self.min_pmi}")
 
 
+@functools.lru_cache(maxsize=None)
 def _counter(name: str):
     return Metrics.counter(METRICS_NAMESPACE, name)
 
