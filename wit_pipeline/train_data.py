@@ -91,18 +91,24 @@ class ShardStream(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         return (info.id, info.num_workers) if info is not None else (0, 1)
 
-    def _open(self, urls: Iterator[str], skipped: collections.Counter):
+    def _open(self, urls: Iterator[str], skipped: collections.Counter, damaged: set):
         for url in urls:
             try:
-                stream = open(url, "rb") if files.is_local(url) else files.open_read(url)
+                raw = open(url, "rb") if files.is_local(url) else files.open_read(url)
             except OSError as exc:
                 skipped["unreadable_shard"] += 1
                 log.warning("skipping shard %s: %s", url, exc)
                 continue
+            stream = _TailReader(raw)
             try:
                 yield {"url": url, "stream": stream}
             finally:
-                stream.close()
+                raw.close()
+            # Python's tarfile takes a file cut at a header boundary for a complete archive;
+            # a real tar always ends in zero blocks, so a non-zero tail means data was lost.
+            if url in damaged or not stream.ends_with_zero_block():
+                skipped["damaged_tar"] += 1
+                log.warning("shard %s is damaged or truncated; its readable samples were used", url)
 
     def __iter__(self):
         worker, num_workers = self._worker()
@@ -114,12 +120,21 @@ class ShardStream(torch.utils.data.IterableDataset):
             urls = iter(assign_shards(self.shards, seed=self.seed, epoch=self.epoch, rank=self.rank,
                                       world_size=self.world_size, worker=worker, num_workers=num_workers))
 
+        damaged_urls: set[str] = set()
+        current_url = [None]
+
+        def opened(urls):
+            for url in urls:
+                current_url[0] = url
+                yield url
+
         def damaged(exc: Exception) -> bool:
-            skipped["damaged_tar"] += 1
-            log.warning("damaged shard data skipped: %s", exc)
+            damaged_urls.add(current_url[0])
+            log.debug("damaged shard data: %s", exc)
             return True
 
-        raw = group_by_keys(tar_file_expander(self._open(urls, skipped), handler=damaged), handler=damaged)
+        sources = self._open(opened(urls), skipped, damaged_urls)
+        raw = group_by_keys(tar_file_expander(sources, handler=damaged), handler=damaged)
         shuffled = _shuffle(raw, bufsize=self.shuffle_buffer, initial=min(self.shuffle_buffer, 1000),
                             rng=random.Random(f"{tag}/samples"))
         to_skip = self.skip.get(worker, 0)
@@ -165,6 +180,23 @@ class ShardStream(torch.utils.data.IterableDataset):
             skipped["undecodable_image"] += 1
             return None
         return tensor, text
+
+
+class _TailReader:
+    """A binary reader that remembers the last bytes read."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.tail = b""
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        if data:
+            self.tail = (self.tail + data)[-1024:]
+        return data
+
+    def ends_with_zero_block(self) -> bool:
+        return len(self.tail) >= 512 and not self.tail[-512:].strip(b"\0")
 
 
 def make_loader(stream: ShardStream, workers: int, pin_memory: bool = False) -> torch.utils.data.DataLoader:
