@@ -1,3 +1,8 @@
+import os
+
+# Same default as the `wit` entry point (see wit_pipeline/cli.py): before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import pytest
 
 

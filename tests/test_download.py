@@ -14,7 +14,7 @@ from PIL import Image
 
 from shards.reader import find_shards, iter_samples
 from shards.verify import verify_shards
-from tests.loopback import send, serve
+from wit_pipeline.loopback import send, serve
 from wit_pipeline.download import run_download
 from wit_pipeline.images import ImageOptions
 from wit_pipeline.net import FetchPolicy

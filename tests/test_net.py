@@ -5,7 +5,7 @@ import urllib.request
 
 import pytest
 
-from tests.loopback import send, serve
+from wit_pipeline.loopback import send, serve
 from wit_pipeline.net import Fetcher, FetchPolicy, forbidden_ip, x_robots_blocks
 
 LOCAL = dict(allow_private_networks=True, timeout=2.0, retries=0)

@@ -10,7 +10,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+
+# torch's OpenMP threads busy-wait between parallel regions; when data-loader workers,
+# Beam workers or decoding threads share the cores, that spinning made a training step
+# 40x slower on a 2-core machine. Passive waiting costs little when cores are free.
+# It must be set before torch loads, hence here, at the entry point.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "queries": ("wit_pipeline.queries", "build the query list from Wikipedia dumps, pageviews and WordNet"),

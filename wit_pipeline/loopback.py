@@ -1,4 +1,5 @@
-"""A loopback HTTP server for tests: routes map a path to a handler function."""
+"""A loopback HTTP server: routes map a path to a handler. Serves `wit demo`'s generated
+site and the tests' fixtures; it binds 127.0.0.1 only."""
 from __future__ import annotations
 
 import contextlib
@@ -40,8 +41,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class LoopbackServer:
-    def __init__(self, routes: dict[str, Route] | None = None, fallback: Route | None = None):
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    def __init__(self, routes: dict[str, Route] | None = None, fallback: Route | None = None, port: int = 0):
+        try:
+            self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        except OSError:  # the preferred port is taken: any free one will do
+            self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.routes = dict(routes or {})
         self.httpd.fallback = fallback
