@@ -255,3 +255,16 @@ def test_rank_key_orders_by_source_then_strength_then_text():
 def test_normalize_is_idempotent_on_generated_queries():
     for query in ("New York", "Ｆｕｌｌ", "rock 'n' roll", "Don’t", "x-ray"):
         assert normalize(normalize(query)) == normalize(query)
+
+
+def test_count_shards_follow_uncompressed_input_size(tmp_path):
+    from wit_pipeline.queries import BYTES_PER_COUNT_SHARD, auto_count_shards
+
+    small = tmp_path / "small.xml"
+    small.write_bytes(b"x" * 1000)
+    assert auto_count_shards([str(small)]) == 16  # the floor
+    big = tmp_path / "big.xml.bz2"
+    with open(big, "wb") as f:  # sparse file: size is what counts
+        f.truncate(40 * BYTES_PER_COUNT_SHARD // 5)
+    assert auto_count_shards([str(big)]) == 40  # bz2 counts 5x its size
+    assert auto_count_shards([]) == 16
