@@ -74,7 +74,8 @@ def test_order_is_deterministic_per_seed_and_epoch_and_shuffled(shards):
 def test_skipping_the_consumed_count_resumes_with_the_next_sample(shards):
     full = list(_stream(shards))
     cut = 7
-    resumed = list(_stream(shards, skip={0: full[cut - 1]["consumed"]}))
+    position = train_data.StreamPosition(consumed={0: full[cut - 1]["consumed"]})
+    resumed = list(_stream(shards, position=position))
     assert _samples(resumed) == _samples(full[cut:])
 
 
@@ -142,3 +143,29 @@ def test_shard_cut_inside_a_member_counts_as_damaged(tmp_path, cut):
     batches = list(_stream([str(damaged)], batch_size=1))
     assert sorted(_samples(batches)) == [0, 1]
     assert sum(b["skipped"].get("damaged_tar", 0) for b in batches) == 1
+
+
+def _record(worker, consumed, tail=False, partial=0, skipped=None):
+    return {"images": None if tail else torch.zeros(1), "worker": worker, "consumed": consumed,
+            "skipped": skipped or {}, "partial": partial}
+
+
+def test_ordered_batches_follow_a_fixed_worker_rotation_whatever_the_delivery_order():
+    delivered = [_record(1, 4), _record(1, 8), _record(0, 4, skipped={"no_image": 1}),
+                 _record(0, 9, tail=True, partial=2), _record(1, 12), _record(1, 13, tail=True)]
+    ordered = train_data.OrderedBatches(delivered, num_workers=2)
+    taken = [(b["worker"], b["consumed"]) for b in ordered]
+    # Rotation 0, 1, 0 (its tail: worker 0 is done), then worker 1 alone.
+    assert taken == [(0, 4), (1, 4), (1, 8), (1, 12)]
+    assert ordered.skipped == {"no_image": 1} and ordered.partial == 2
+    assert ordered.position.finished == [0, 1]
+
+
+def test_ordered_batches_resume_in_the_saved_rotation():
+    ordered = train_data.OrderedBatches([_record(0, 4), _record(1, 4), _record(0, 8)], num_workers=2)
+    next(ordered)
+    saved = train_data.StreamPosition.from_dict(ordered.position.to_dict())
+    assert saved == train_data.StreamPosition(consumed={0: 4}, finished=[], next_worker=1)
+    # A restarted DataLoader delivers worker 0 first again; worker 1's batch must still come first.
+    resumed = train_data.OrderedBatches([_record(0, 8), _record(1, 4)], num_workers=2, position=saved)
+    assert [(b["worker"], b["consumed"]) for b in resumed] == [(1, 4), (0, 8)]

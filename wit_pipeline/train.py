@@ -277,7 +277,7 @@ class Trainer:
         self.warmup = a.warmup if a.warmup is not None else min(2000, self.total_steps // 10)
         self.workers = self._workers()
 
-        self.step, self.epoch, skip = 0, 0, {}
+        self.step, self.epoch, position = 0, 0, None
         if resume:
             self.optimizer.load_state_dict(resume["optimizer"])
             self.scaler.load_state_dict(resume["scaler"])
@@ -285,7 +285,7 @@ class Trainer:
             self.skipped.update(resume["stats"]["skipped"])
             self.partial_dropped = resume["stats"]["partial_dropped"]
             self.epochs_completed = resume["stats"]["epochs_completed"]
-            self.epoch, skip = self._resume_position(resume["data_position"])
+            self.epoch, position = self._resume_position(resume["data_position"])
             self._say(f"resumed from {latest} at step {self.step}")
 
         if self.dist.distributed:
@@ -293,31 +293,37 @@ class Trainer:
             model = torch.nn.parallel.DistributedDataParallel(model, **ddp_args)
         self.ddp_model = model
         self.model = torch.compile(model) if a.compile else model
-        self._start_epoch(skip)
+        self._start_epoch(position)
         self.log = JsonlLog(files.join(self.out, "log.jsonl"), keep_existing=resume is not None) \
             if self.dist.main else None
 
-    def _resume_position(self, position: dict) -> tuple[int, dict]:
+    def _resume_position(self, position: dict) -> tuple[int, train_data.StreamPosition | None]:
         same_layout = (position["world_size"] == self.dist.world_size and position["workers"] == self.workers
                        and position["resampled"] == self.args.resampled and position["seed"] == self.args.seed)
         if same_layout and not self.args.resampled:
-            return position["epoch"], position["consumed"][self.dist.rank]
+            return position["epoch"], train_data.StreamPosition.from_dict(position["streams"][self.dist.rank])
         # An endless resampled stream is simply reseeded (statistically the same stream,
         # without re-reading what was consumed); a changed layout cannot replay exactly.
         if not same_layout:
             self._say("--resume: world size, workers, seed or --resampled changed; continuing with the next "
                       "epoch of the data instead of the exact sample position")
-        return position["epoch"] + 1, {}
+        return position["epoch"] + 1, None
 
-    def _start_epoch(self, skip: dict | None = None) -> None:
-        self.positions = dict(skip or {})
+    def _start_epoch(self, position: train_data.StreamPosition | None = None) -> None:
+        if getattr(self, "batches", None) is not None:
+            self.skipped.update(self.batches.skipped)
+            self.partial_dropped += self.batches.partial
         stream = train_data.ShardStream(
             self.shards, self.preprocess_train, self.tokenizer, self.args.batch_size, seed=self.args.seed,
             epoch=self.epoch, rank=self.dist.rank, world_size=self.dist.world_size,
-            resampled=self.args.resampled, shuffle_buffer=self.args.shuffle_buffer, skip=skip)
+            resampled=self.args.resampled, shuffle_buffer=self.args.shuffle_buffer, position=position)
         loader = train_data.make_loader(stream, self.workers, pin_memory=self.device.type == "cuda")
-        self.batches = iter(loader)
+        self.batches = train_data.OrderedBatches(loader, self.workers, position)
         self.batches_this_epoch = 0
+
+    def _skip_counts(self) -> tuple[collections.Counter, int]:
+        """Skipped samples by reason and leftover partial-batch samples, up to now."""
+        return self.skipped + self.batches.skipped, self.partial_dropped + self.batches.partial
 
     # ---- data --------------------------------------------------------------------------
 
@@ -325,12 +331,6 @@ class Trainer:
         """The next full batch; rolls over epochs. None when --epochs are done."""
         while True:
             batch = next(self.batches, None)
-            if batch is not None:
-                self.skipped.update(batch["skipped"])
-                self.positions[batch["worker"]] = batch["consumed"]
-                if batch["images"] is None:
-                    self.partial_dropped += batch["partial"]
-                    continue
             have = batch is not None
             if self.dist.distributed and not self.args.resampled:
                 # Ranks can hold different numbers of batches per epoch: all move on together.
@@ -344,7 +344,8 @@ class Trainer:
                 raise ValueError("the resampled shard stream ended: no readable sample in any shard")
             if self.batches_this_epoch == 0:
                 raise ValueError(f"an epoch yielded no full batch of {self.args.batch_size} on rank "
-                                 f"{self.dist.rank}: too few readable samples (skipped: {dict(self.skipped)})")
+                                 f"{self.dist.rank}: too few readable samples "
+                                 f"(skipped: {dict(self._skip_counts()[0])})")
             self.epoch += 1
             self.epochs_completed += 1
             if self.args.epochs is not None and self.epochs_completed >= self.args.epochs:
@@ -428,10 +429,11 @@ class Trainer:
         return results
 
     def _save(self) -> str:
-        consumed = [self.positions]
+        streams = [self.batches.position.to_dict()]
         if self.dist.distributed:
-            consumed = [None] * self.dist.world_size
-            dist.all_gather_object(consumed, self.positions)
+            streams = [None] * self.dist.world_size
+            dist.all_gather_object(streams, self.batches.position.to_dict())
+        skipped, partial = self._skip_counts()
         path = files.join(self.ckpt_dir, f"step_{self.step:08d}.pt")
         if self.dist.main:
             files.makedirs(self.ckpt_dir)
@@ -439,10 +441,10 @@ class Trainer:
                 "step": self.step,
                 "optimizer": self.optimizer.state_dict(),
                 "scaler": self.scaler.state_dict(),
-                "data_position": {"epoch": self.epoch, "consumed": consumed, "workers": self.workers,
+                "data_position": {"epoch": self.epoch, "streams": streams, "workers": self.workers,
                                   "world_size": self.dist.world_size, "resampled": self.args.resampled,
                                   "seed": self.args.seed},
-                "stats": {"skipped": dict(self.skipped), "partial_dropped": self.partial_dropped,
+                "stats": {"skipped": dict(skipped), "partial_dropped": partial,
                           "epochs_completed": self.epochs_completed},
                 "args": {k: v for k, v in vars(self.args).items() if not callable(v)},
             }
@@ -535,10 +537,10 @@ class Trainer:
         return stats
 
     def _stats(self, started: float, steady_time: float, steps_timed: int, checkpoint: str) -> dict:
-        skipped, partial = self.skipped, self.partial_dropped
+        skipped, partial = self._skip_counts()
         if self.dist.distributed:
             gathered = [None] * self.dist.world_size
-            dist.all_gather_object(gathered, (dict(self.skipped), self.partial_dropped))
+            dist.all_gather_object(gathered, (dict(skipped), partial))
             skipped = collections.Counter()
             for counts, _ in gathered:
                 skipped.update(counts)

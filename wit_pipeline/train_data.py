@@ -16,6 +16,7 @@ buffer) with three things of our own:
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import io
 import random
@@ -71,7 +72,7 @@ class ShardStream(torch.utils.data.IterableDataset):
 
     def __init__(self, shards: list[str], preprocess, tokenizer, batch_size: int, *, seed: int = 0,
                  epoch: int = 0, rank: int = 0, world_size: int = 1, resampled: bool = False,
-                 shuffle_buffer: int = 2000, skip: dict[int, int] | None = None):
+                 shuffle_buffer: int = 2000, position: "StreamPosition | None" = None):
         super().__init__()
         if not shards:
             raise ValueError("no shards to train on")
@@ -85,7 +86,7 @@ class ShardStream(torch.utils.data.IterableDataset):
         self.world_size = world_size
         self.resampled = resampled
         self.shuffle_buffer = shuffle_buffer
-        self.skip = dict(skip or {})
+        self.position = position or StreamPosition()
 
     def _worker(self) -> tuple[int, int]:
         info = torch.utils.data.get_worker_info()
@@ -112,6 +113,8 @@ class ShardStream(torch.utils.data.IterableDataset):
 
     def __iter__(self):
         worker, num_workers = self._worker()
+        if worker in self.position.finished:
+            return
         skipped: collections.Counter = collections.Counter()
         tag = f"{self.seed}/{self.epoch}/{self.rank}/{worker}"
         if self.resampled:
@@ -137,13 +140,17 @@ class ShardStream(torch.utils.data.IterableDataset):
         raw = group_by_keys(tar_file_expander(sources, handler=damaged), handler=damaged)
         shuffled = _shuffle(raw, bufsize=self.shuffle_buffer, initial=min(self.shuffle_buffer, 1000),
                             rng=random.Random(f"{tag}/samples"))
-        to_skip = self.skip.get(worker, 0)
+        to_skip = self.position.consumed.get(worker, 0)
+        # Augmentations draw from torch's global RNG; seeding it per sample position makes
+        # them independent of worker scheduling and identical after a resume.
+        augment_seed = random.Random(f"{tag}/augment").getrandbits(48)
         consumed = 0
         images, texts = [], []
         for sample in shuffled:
             consumed += 1
             if consumed <= to_skip:
                 continue
+            torch.manual_seed(augment_seed + consumed)
             decoded = self._decode(sample, skipped)
             if decoded is None:
                 continue
@@ -180,6 +187,77 @@ class ShardStream(torch.utils.data.IterableDataset):
             skipped["undecodable_image"] += 1
             return None
         return tensor, text
+
+
+@dataclasses.dataclass
+class StreamPosition:
+    """Where one rank's stream stands within an epoch: raw samples each worker consumed,
+    workers that have run dry, and whose batch comes next in the rotation."""
+    consumed: dict[int, int] = dataclasses.field(default_factory=dict)
+    finished: list[int] = dataclasses.field(default_factory=list)
+    next_worker: int = 0
+
+    def to_dict(self) -> dict:
+        return {"consumed": dict(self.consumed), "finished": sorted(self.finished), "next_worker": self.next_worker}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "StreamPosition":
+        return cls({int(k): int(v) for k, v in data["consumed"].items()}, list(data["finished"]),
+                   int(data["next_worker"]))
+
+
+class OrderedBatches:
+    """A ShardStream DataLoader's batches in a fixed worker rotation (0, 1, ..., 0, 1, ...,
+    skipping workers that ran dry), whatever order the workers deliver in.
+
+    The DataLoader's own order restarts at worker 0 after a resume; this fixed rotation,
+    saved in the position, makes a resumed run see exactly the batches of an
+    uninterrupted one. Skip counts and leftover partial batches are tallied as batches
+    are taken, so they match the position.
+    """
+
+    def __init__(self, loader, num_workers: int, position: StreamPosition | None = None):
+        self.batches = iter(loader)
+        self.num_workers = max(1, num_workers)
+        self.position = StreamPosition(**dataclasses.asdict(position)) if position else StreamPosition()
+        self.pending: dict[int, collections.deque] = collections.defaultdict(collections.deque)
+        self.skipped: collections.Counter = collections.Counter()
+        self.partial = 0
+
+    def __iter__(self):
+        return self
+
+    def _advance(self, worker: int) -> None:
+        alive = [w for w in range(self.num_workers) if w not in self.position.finished]
+        later = [w for w in alive if w > worker]
+        self.position.next_worker = (later or alive or [0])[0]
+
+    def __next__(self) -> dict:
+        position = self.position
+        while len(position.finished) < self.num_workers:
+            worker = position.next_worker
+            if worker in position.finished:
+                self._advance(worker)
+                continue
+            if self.pending[worker]:
+                batch = self.pending[worker].popleft()
+            else:
+                batch = next(self.batches, None)
+                if batch is None:  # every worker's stream ended (each ends with a tail record)
+                    position.finished = list(range(self.num_workers))
+                    break
+                if batch["worker"] != worker:
+                    self.pending[batch["worker"]].append(batch)
+                    continue
+            self.skipped.update(batch["skipped"])
+            position.consumed[worker] = batch["consumed"]
+            if batch["images"] is None:
+                self.partial += batch["partial"]
+                position.finished.append(worker)
+            self._advance(worker)
+            if batch["images"] is not None:
+                return batch
+        raise StopIteration
 
 
 class _TailReader:
