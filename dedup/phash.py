@@ -53,6 +53,36 @@ def hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def nearest_and_matches(a: np.ndarray, b: np.ndarray, max_distance: int):
+    """For each row of a: (distance to and index of its nearest b, first index on ties), and
+    every (i, j, distance) with distance <= max_distance — without materialising len(a) x len(b)."""
+    a, b = as_array(a), as_array(b)
+    nearest_distance = np.empty(len(a), dtype=np.uint8)
+    nearest_index = np.empty(len(a), dtype=np.int64)
+    rows, cols, dists = [], [], []
+    chunk = np.empty((_ROWS_PER_CHUNK, len(b)), dtype=np.uint8)
+    for start in range(0, len(a), _ROWS_PER_CHUNK):
+        part = a[start:start + _ROWS_PER_CHUNK]
+        d = chunk[:len(part)]
+        np.bitwise_count(np.bitwise_xor(part[:, None], b[None, :]), out=d)
+        idx = d.argmin(axis=1)
+        nearest_index[start:start + len(part)] = idx
+        best = d[np.arange(len(part)), idx]
+        nearest_distance[start:start + len(part)] = best
+        if best.min() > max_distance:  # the common case: no match in this chunk
+            continue
+        r, c = np.nonzero(d <= max_distance)
+        if len(r):
+            rows.append(r + start)
+            cols.append(c)
+            dists.append(d[r, c])
+    if rows:
+        matches = (np.concatenate(rows), np.concatenate(cols), np.concatenate(dists))
+    else:
+        matches = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.uint8))
+    return nearest_distance, nearest_index, matches
+
+
 def band_layout(max_distance: int) -> list[tuple[int, int]]:
     """(shift, width) of each of the `max_distance + 1` bands covering the 64 bits."""
     if not 0 <= max_distance < HASH_BITS:

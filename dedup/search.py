@@ -32,8 +32,9 @@ BF16_MARGIN = 0.01
 NO_DISTANCE = phash_lib.HASH_BITS + 1  # "no pHash neighbour seen yet"
 BACKENDS = ("auto", "torch", "faiss")
 # Chunk sizes bound the memory of one similarity matrix (rows x cols x 4 bytes).
-EVAL_CHUNK = 8192
+EVAL_CHUNK = 16384
 BLOCK_CHUNK = 8192
+RESCORE_ROWS = 512
 
 
 def faiss_available() -> bool:
@@ -70,14 +71,14 @@ class NearestState:
     """Per eval image: top-k (score, key) by similarity, and the nearest key by pHash."""
 
     scores: np.ndarray       # [E, k] float32, descending; -inf where empty
-    keys: np.ndarray         # [E, k] object (str); "" where empty
+    keys: np.ndarray         # [E, k] numpy unicode; "" where empty
     phash_distance: np.ndarray  # [E] int16; NO_DISTANCE where none
-    phash_key: np.ndarray    # [E] object
+    phash_key: np.ndarray    # [E] numpy unicode
 
     @classmethod
     def empty(cls, n_eval: int, k: int) -> "NearestState":
-        return cls(np.full((n_eval, k), -np.inf, dtype=np.float32), np.full((n_eval, k), "", dtype=object),
-                   np.full(n_eval, NO_DISTANCE, dtype=np.int16), np.full(n_eval, "", dtype=object))
+        return cls(np.full((n_eval, k), -np.inf, dtype=np.float32), np.full((n_eval, k), "", dtype=str),
+                   np.full(n_eval, NO_DISTANCE, dtype=np.int16), np.full(n_eval, "", dtype=str))
 
     @property
     def k(self) -> int:
@@ -87,14 +88,10 @@ class NearestState:
         """Associative and commutative: ties are broken by the smaller key."""
         k = self.k
         scores = np.concatenate([self.scores, other.scores], axis=1)
-        keys = np.concatenate([self.keys, other.keys], axis=1)
-        _, key_rank = np.unique(keys, return_inverse=True)
-        key_rank = key_rank.reshape(keys.shape)
-        order = np.lexsort((key_rank, -scores), axis=1)[:, :k]
+        keys = np.concatenate([np.asarray(self.keys, dtype=str), np.asarray(other.keys, dtype=str)], axis=1)
+        order = np.lexsort((keys, -scores), axis=1)[:, :k]
         scores = np.take_along_axis(scores, order, axis=1)
         keys = np.take_along_axis(keys, order, axis=1)
-        # Duplicated (score, key) entries can appear only when a block is merged twice;
-        # they are not expected, but dropping them keeps merge idempotent.
         take_other = (other.phash_distance < self.phash_distance) | (
             (other.phash_distance == self.phash_distance) & (other.phash_key != "")
             & ((self.phash_key == "") | (other.phash_key < self.phash_key)))
@@ -109,10 +106,6 @@ class Match:
     key: str
     similarity: float
     phash_distance: int
-
-
-def _as_float_tensor(x) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x)).float()
 
 
 def pairs_above(a: torch.Tensor, b: torch.Tensor, threshold: float, device: str = "cpu",
@@ -143,23 +136,54 @@ def pairs_above(a: torch.Tensor, b: torch.Tensor, threshold: float, device: str 
     return out
 
 
-def _topk_torch(eval_emb: torch.Tensor, block_emb: torch.Tensor, k: int, device: str):
-    """[E, k'] float32 scores and block indices of the 2k bf16 candidates, rescored (k' = min(2k, B)).
+def _search_torch(eval_emb: torch.Tensor, block_emb: torch.Tensor, k: int, threshold: float, device: str):
+    """One bf16 product per (eval chunk, block) serves both questions:
 
-    All candidates are returned: the caller's merge picks the top k with ties broken by key.
+    - top-k: the 2k best bf16 candidates per eval row, all returned rescored in float32
+      ([E, min(2k, B)] scores and block indices; the caller's merge keeps the top k with
+      ties broken by key);
+    - threshold: pairs whose bf16 score is within BF16_MARGIN of it, rescored, kept if
+      >= threshold. A row whose 2k-th candidate is still below threshold - margin has all
+      its qualifying pairs among the candidates; only the other (rare) rows are scanned.
     """
     k_cand = min(2 * k, len(block_emb))
-    all_scores, all_index = [], []
+    low = threshold - BF16_MARGIN
+    all_scores, all_index, pairs = [], [], []
     block = block_emb.to(device)
     block_low = block.to(torch.bfloat16)
     for i0 in range(0, len(eval_emb), EVAL_CHUNK):
         chunk = eval_emb[i0:i0 + EVAL_CHUNK].to(device)
         approx = chunk.to(torch.bfloat16) @ block_low.T
-        cand = approx.float().topk(k_cand, dim=1).indices
-        exact = torch.einsum("ed,ekd->ek", chunk.float(), block[cand].float())
+        top = approx.topk(k_cand, dim=1)
+        cand = top.indices
+        # Rescoring gathers [rows, 2k, D]: in slices that stay in cache.
+        exact = torch.cat([
+            torch.bmm(block.index_select(0, cand[r:r + RESCORE_ROWS].reshape(-1)).view(-1, k_cand, block.shape[1]),
+                      chunk[r:r + RESCORE_ROWS, :, None])[..., 0]
+            for r in range(0, len(chunk), RESCORE_ROWS)])
+        saturated = top.values[:, -1] >= low
+        rows, slots = torch.nonzero((top.values >= low) & ~saturated[:, None], as_tuple=True)
+        keep = exact[rows, slots] >= threshold
+        pairs.extend(zip((rows[keep] + i0).tolist(), cand[rows[keep], slots[keep]].tolist(),
+                         exact[rows[keep], slots[keep]].tolist()))
+        if saturated.any():
+            # More than 2k near matches (many copies): scan the whole row in float32 from
+            # low - margin, which holds every true top-2k member, so the threshold pairs are
+            # complete and the top-k ties resolve by key (index order) like everywhere else.
+            exact, cand = exact.cpu().clone(), cand.cpu().clone()
+            full_rows = torch.nonzero(saturated, as_tuple=True)[0].tolist()
+            per_row: dict[int, list[tuple[float, int]]] = {}
+            for r, c, sim in pairs_above(chunk[full_rows], block, low - BF16_MARGIN, device):
+                per_row.setdefault(full_rows[r], []).append((-sim, c))
+                if sim >= threshold:
+                    pairs.append((full_rows[r] + i0, c, sim))
+            for r, hits in per_row.items():
+                best = sorted(hits)[:k_cand]
+                exact[r, :len(best)] = torch.tensor([-s for s, _ in best])
+                cand[r, :len(best)] = torch.tensor([c for _, c in best])
         all_scores.append(exact.cpu())
         all_index.append(cand.cpu())
-    return torch.cat(all_scores).numpy(), torch.cat(all_index).numpy()
+    return torch.cat(all_scores).numpy(), torch.cat(all_index).numpy(), pairs
 
 
 def _search_faiss(eval_emb: np.ndarray, block_emb: np.ndarray, k: int, threshold: float):
@@ -187,36 +211,35 @@ def search_block(eval_emb: np.ndarray, eval_phash: np.ndarray, block_keys: list[
         return NearestState.empty(n_eval, k), []
     # Sorted by key, so that "first minimum" below means "smallest key".
     order = np.argsort(np.asarray(block_keys, dtype=str), kind="stable")
-    keys = np.asarray(block_keys, dtype=object)[order]
+    keys = np.asarray(block_keys, dtype=str)[order]
     e32 = np.ascontiguousarray(eval_emb, dtype=np.float32)
     b32 = np.ascontiguousarray(np.asarray(block_emb)[order], dtype=np.float32)
     block_phash = np.asarray(block_phash)[order]
     if backend == "faiss":
         scores, idx, sim_pairs = _search_faiss(e32, b32, 2 * k, threshold)
     else:
-        e_t, b_t = torch.from_numpy(e32), torch.from_numpy(b32)
-        scores, idx = _topk_torch(e_t, b_t, k, device)
-        sim_pairs = pairs_above(e_t, b_t, threshold, device)
+        scores, idx, sim_pairs = _search_torch(torch.from_numpy(e32), torch.from_numpy(b32), k, threshold, device)
     candidates = NearestState(scores.astype(np.float32), keys[idx], np.full(n_eval, NO_DISTANCE, np.int16),
-                              np.full(n_eval, "", dtype=object))
+                              np.full(n_eval, "", dtype=str))
     # Top k of the candidates by (score desc, key asc): equal scores resolve the same way always.
     state = NearestState.empty(n_eval, k).merge(candidates)
 
-    distances = phash_lib.hamming_matrix(eval_phash, block_phash)
-    nearest = distances.argmin(axis=1)
-    state.phash_distance = distances[np.arange(n_eval), nearest].astype(np.int16)
+    nearest_distance, nearest, (p_rows, p_cols, p_dists) = phash_lib.nearest_and_matches(
+        eval_phash, block_phash, phash_distance)
+    state.phash_distance = nearest_distance.astype(np.int16)
     state.phash_key = keys[nearest]
 
-    matched: dict[tuple[int, int], float | None] = {(r, c): s for r, c, s in sim_pairs}
-    rows, cols = np.nonzero(distances <= phash_distance)
-    for r, c in zip(rows.tolist(), cols.tolist()):
-        matched.setdefault((r, c), None)
-    missing = [rc for rc, s in matched.items() if s is None]
-    if missing:
-        r_idx = np.array([r for r, _ in missing])
-        c_idx = np.array([c for _, c in missing])
-        sims = (e32[r_idx] * b32[c_idx]).sum(axis=1)
-        for rc, s in zip(missing, sims.tolist()):
-            matched[rc] = s
-    matches = [Match(r, str(keys[c]), float(s), int(distances[r, c])) for (r, c), s in sorted(matched.items())]
+    matched: dict[tuple[int, int], list] = {(r, c): [s, None] for r, c, s in sim_pairs}
+    for r, c, d in zip(p_rows.tolist(), p_cols.tolist(), p_dists.tolist()):
+        matched.setdefault((r, c), [None, None])[1] = d
+    missing_sim = [rc for rc, (s, _) in matched.items() if s is None]
+    if missing_sim:
+        r_idx = np.array([r for r, _ in missing_sim])
+        c_idx = np.array([c for _, c in missing_sim])
+        for rc, s in zip(missing_sim, (e32[r_idx] * b32[c_idx]).sum(axis=1).tolist()):
+            matched[rc][0] = s
+    missing_distance = [rc for rc, (_, d) in matched.items() if d is None]
+    for rc in missing_distance:
+        matched[rc][1] = phash_lib.hamming(int(eval_phash[rc[0]]), int(block_phash[rc[1]]))
+    matches = [Match(r, str(keys[c]), float(s), int(d)) for (r, c), (s, d) in sorted(matched.items())]
     return state, matches

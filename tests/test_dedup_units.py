@@ -158,6 +158,18 @@ def test_ties_are_broken_by_key():
     assert list(a.keys[0]) == ["a", "b"] and a.phash_key[0] == "a"
 
 
+def test_threshold_pairs_beyond_the_top_candidates_are_all_found():
+    rng = np.random.default_rng(3)
+    ev = _unit(rng, 3, 16)
+    data = np.concatenate([np.repeat(ev[1:2], 25, axis=0), _unit(rng, 30, 16)])
+    keys = [f"k{i:03d}" for i in range(len(data))]
+    hashes = np.arange(len(data), dtype=np.uint64) << np.uint64(40)
+    state, matches = search.search_block(ev, np.full(3, 2**63, np.uint64), keys, data, hashes, k=2,
+                                         threshold=0.99, phash_distance=0)
+    assert sorted(m.key for m in matches if m.eval_index == 1) == keys[:25]
+    assert list(state.keys[1]) == ["k000", "k001"]
+
+
 def test_pairs_above_upper_only_reports_each_pair_once():
     x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     assert search.pairs_above(x, x, 0.99, upper_only=True) == [(0, 1, pytest.approx(1.0))]
