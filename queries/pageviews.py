@@ -29,6 +29,10 @@ class MalformedLine(ValueError):
     pass
 
 
+class PageviewError(ValueError):
+    """A pageview file that cannot be used at all."""
+
+
 def canonical_title(raw: str) -> str:
     """MediaWiki's form of a title: decoded, spaces for underscores, first letter upper."""
     title = urllib.parse.unquote(raw, errors="strict").replace("_", " ").strip()

@@ -188,6 +188,12 @@ def test_bad_inputs_are_clear_errors(corpus, tmp_path, capsys):
     assert err.startswith("wit queries: error: ") and "cut.xml.bz2" in err and "truncated" in err
     assert not (tmp_path / "o" / "queries.parquet").exists()
 
+    other_format = tmp_path / "pageviews-complete.txt"
+    other_format.write_text("en.wikipedia Main_Page 1 desktop 3 A1B2\nen.wikipedia Paris 2 mobile-web 9 C4\n")
+    assert run_wit("--out", tmp_path / "o", "--pageviews", other_format) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "pageviews-complete.txt: none of its 2 lines" in err
+
     assert run_wit("--out", tmp_path / "o", "--wordnet", corpus / "wn", "--min-word-count", 0) == 2
     assert "--min-word-count" in capsys.readouterr().err
 

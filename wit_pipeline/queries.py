@@ -265,6 +265,11 @@ class _ReadPageviewsFn(beam.DoFn):
                     continue
                 stats["english_article_lines"] += 1
                 yield title, views
+        well_formed = stats["lines"] - stats["malformed_lines"] - stats["undecodable_lines"] - stats["blank_lines"]
+        if stats["lines"] and not well_formed:
+            raise pageviews.PageviewError(
+                f"{path}: none of its {stats['lines']:,} lines is `domain_code page_title views bytes` "
+                "(is this a pageviews-YYYYMMDD-HH0000 file?)")
         stats["files"] += 1
         _report(stats, "pageviews")
         _progress(f"{path}: {stats['lines']:,} pageview lines in {time.monotonic() - started:.0f}s")
@@ -549,7 +554,7 @@ def sources_from_args(args) -> Sources:
     return sources
 
 
-_INPUT_ERROR = re.compile(r"(?:DumpError|WordNetError): (.+)")
+_INPUT_ERROR = re.compile(r"(?:DumpError|WordNetError|PageviewError): (.+)")
 
 
 def run_pipeline(sources: Sources, config: QueryConfig, out: str, beam_argv: list[str]) -> dict[str, int]:
