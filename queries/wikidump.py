@@ -178,6 +178,8 @@ def iter_articles(stream: BinaryIO, path: str, stats: Counter | None = None) -> 
         stats["undecodable_bytes"] += decoder.replaced
     if depth_of_page is not None:
         raise DumpError(f"{path}: dump ends inside a <page> after {pages} pages")
+    if pages == 0:
+        raise DumpError(f"{path}: no <page> element: not a MediaWiki XML export dump")
 
 
 def _classify(page: dict, stats: Counter) -> Article | None:

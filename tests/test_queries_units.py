@@ -108,6 +108,13 @@ def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
     assert stats["undecodable_bytes"] == 2
 
 
+def test_xml_without_pages_is_an_error(tmp_path):
+    path = tmp_path / "other.xml"
+    path.write_text("<rss><channel><item>hello</item></channel></rss>")
+    with open(path, "rb") as f, pytest.raises(wikidump.DumpError, match="other.xml: no <page> element"):
+        list(wikidump.iter_articles(f, str(path)))
+
+
 def test_file_named_bz2_but_not_compressed_is_an_error(tmp_path):
     path = tmp_path / "fake.xml.bz2"
     path.write_text("<mediawiki></mediawiki>")
