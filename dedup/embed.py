@@ -32,9 +32,16 @@ RANDOM_INIT_SEED = 0
 log = logging.getLogger(__name__)
 
 
-def resolve_device(device: str) -> str:
+def check_device(device: str) -> str:
+    """Syntax only: the driver may have no GPU while the workers do (Dataflow), so the
+    device is resolved where the model runs."""
     if device not in DEVICES and not device.startswith("cuda:"):
         raise ValueError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+    return device
+
+
+def resolve_device(device: str) -> str:
+    check_device(device)
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -94,14 +101,20 @@ class OpenClipImageHandler(ModelHandler[torch.Tensor, np.ndarray, torch.nn.Modul
         self._batch_size = batch_size
         self._share = share_across_processes
 
+    def _resolved_device(self) -> str:
+        return resolve_device(self._device)
+
     def load_model(self) -> torch.nn.Module:
-        net, _ = create_embedding_model(self._model, self._pretrained, self._device)
+        device = self._resolved_device()
+        log.info("embedding model %s on %s (%s)", self._model, device, precision_for(device))
+        net, _ = create_embedding_model(self._model, self._pretrained, device)
         return net
 
     def run_inference(self, batch: Sequence[torch.Tensor], model: torch.nn.Module,
                       inference_args: dict[str, Any] | None = None) -> Iterable[np.ndarray]:
-        images = torch.stack(list(batch)).to(self._device)
-        if self._device.startswith("cuda"):
+        device = self._resolved_device()
+        images = torch.stack(list(batch)).to(device)
+        if device.startswith("cuda"):
             images = images.half()
         with torch.inference_mode():
             embeddings = F.normalize(model.encode_image(images).float(), dim=-1)

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from dedup import evalsets, overlap_stats
+from dedup.embed import resolve_device
 from wit_pipeline import files
 
 THUMBNAIL_SIZE = 160
@@ -177,7 +178,7 @@ def build_report(out_dir: str, prep, evals: dict, *, zero_shot_checkpoint: str |
                 correct = overlap_stats.zero_shot_correct(
                     zero_shot_checkpoint,
                     ((img.eval_id, img.label, img.data) for img in evalsets.iter_images(eval_set)),
-                    list(eval_set.classnames), device=config.device)
+                    list(eval_set.classnames), device=resolve_device(config.device))
                 entry["zero_shot"] = overlap_stats.accuracy_split(correct, overlap.column("eval_id").to_pylist())
                 entry["zero_shot"]["checkpoint"] = zero_shot_checkpoint
         report["eval_sets"][name] = entry

@@ -18,22 +18,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import os
 import time
 
 import apache_beam as beam
-import numpy as np
 import pyarrow as pa
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
 from dedup import evalsets, features as features_lib, search
-from dedup.embed import OpenClipImageHandler, create_embedding_model, is_random_init, model_tag, resolve_device
+from dedup.embed import (OpenClipImageHandler, check_device, create_embedding_model, is_random_init, model_tag,
+                         resolve_device)
 from dedup.store import FeatureTable, eval_cache_path, shard_embedding_path
 from wit_pipeline import files
-from wit_pipeline.options import make_pipeline, pipeline_options
+from wit_pipeline.options import is_local_runner, make_pipeline, pipeline_options
 
-log = logging.getLogger(__name__)
 
 DEFAULT_SIMILARITY_THRESHOLD = 0.95
 DEFAULT_PHASH_DISTANCE = 4
@@ -48,7 +46,7 @@ def default_cache_dir() -> str:
 class DetectionConfig:
     clip_model: str = "ViT-B-32"
     clip_pretrained: str | None = "openai"
-    device: str = "cpu"
+    device: str = "auto"       # resolved where the work runs (workers may have a GPU the driver lacks)
     batch_size: int = 64
     share_model_across_processes: bool = False
     similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD
@@ -173,6 +171,10 @@ class _SearchEvalSets(beam.DoFn):
     def __init__(self, config: DetectionConfig):
         self._config = config
 
+    def setup(self):
+        self._device = resolve_device(self._config.device)
+        self._backend = search.resolve_backend(self._config.search_backend, self._device)
+
     def process(self, block, evals):
         tar, table = block
         valid = table.select(table.ok)
@@ -182,8 +184,7 @@ class _SearchEvalSets(beam.DoFn):
             state, matches = search.search_block(
                 ev.table.embeddings, ev.table.phash, list(valid.keys), valid.embeddings, valid.phash,
                 k=self._config.top_k, threshold=self._config.similarity_threshold,
-                phash_distance=self._config.phash_distance, backend=self._config.search_backend,
-                device=self._config.device)
+                phash_distance=self._config.phash_distance, backend=self._backend, device=self._device)
             yield name, state
             for m in matches:
                 yield beam.pvalue.TaggedOutput("matches", (name, (m.eval_index, m.key, tar, m.similarity,
@@ -383,7 +384,7 @@ def run_features(prep: Prepared, beam_argv: list[str]) -> dict:
     if work:
         started = time.time()
         with make_pipeline(pipeline_options(beam_argv)) as p:
-            (p | "Work" >> beam.Create(work, reshuffle=False)
+            (p | "Work" >> beam.Create(work)
              | "Features" >> ComputeFeatures(prep.config, prep.preprocess, prep.dim))
         print(f"features: done in {time.time() - started:.1f}s", flush=True)
     return {"shards_embedded": todo_shards, "shards_cached": len(prep.shards) - todo_shards,
@@ -429,13 +430,16 @@ def add_detection_arguments(parser: argparse.ArgumentParser, eval_required: bool
                         help="overlapping pairs shown per eval set in report.html (default 50)")
 
 
-def config_from_args(args) -> DetectionConfig:
-    device = resolve_device(args.device)
+def config_from_args(args, beam_argv=()) -> DetectionConfig:
+    device = check_device(args.device)
+    if is_local_runner(pipeline_options(list(beam_argv))):
+        resolve_device(device)  # local run: a missing GPU is a clear error now, not a worker traceback
+    search.resolve_backend(args.search_backend, "cpu")  # validates the name and faiss availability
     return DetectionConfig(
         clip_model=args.clip_model, clip_pretrained=args.clip_pretrained, device=device,
         batch_size=args.batch_size, share_model_across_processes=args.share_model_across_processes,
         similarity_threshold=args.similarity_threshold, phash_distance=args.phash_distance, top_k=args.top_k,
-        search_backend=search.resolve_backend(args.search_backend, device), cache_dir=args.cache_dir)
+        search_backend=args.search_backend, cache_dir=args.cache_dir)
 
 
 class Audit(beam.PTransform):
@@ -459,7 +463,7 @@ def run_detection(prep: Prepared, evals: dict[str, EvalFeatures], out_dir: str, 
     started = time.time()
     print(f"detect: {len(prep.shards)} shard(s) against {len(evals)} eval set(s)", flush=True)
     with make_pipeline(pipeline_options(beam_argv)) as p:
-        blocks = (p | "Shards" >> beam.Create(prep.shards, reshuffle=False)
+        blocks = (p | "Shards" >> beam.Create(prep.shards)
                   | "Load features" >> beam.Map(load_block, tag=prep.tag))
         detected = blocks | "Audit" >> Audit(prep.config, evals, out_dir)
         if extra is not None:
@@ -471,7 +475,7 @@ def main(args, beam_argv: list[str]) -> int:
     from dedup import report as report_lib
     from wit_pipeline.summary import finish
 
-    config = config_from_args(args)
+    config = config_from_args(args, beam_argv)
     prep = prepare(args.shards, args.eval, config)
     feature_counts = run_features(prep, beam_argv)
     evals = load_eval_features(prep)

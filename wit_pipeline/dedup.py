@@ -71,9 +71,11 @@ def _embedding_edges(pair, tag, threshold, device):
     b = b.select(b.ok)
     import torch
 
+    from dedup.embed import resolve_device
+
     hits = search.pairs_above(torch.from_numpy(a.embeddings.astype(np.float32)),
                               torch.from_numpy(b.embeddings.astype(np.float32)),
-                              threshold, device, upper_only=tar_a == tar_b)
+                              threshold, resolve_device(device), upper_only=tar_a == tar_b)
     for i, j, sim in hits:
         yield (clusters.Edge(str(a.keys[i]), str(b.keys[j]), "near_duplicate_embedding", float(sim)),
                (str(a.keys[i]), tar_a, int(a.pixels[i])), (str(b.keys[j]), tar_b, int(b.pixels[j])))
@@ -261,7 +263,7 @@ def run_reshard(prep, audit_dir, shards_out, samples_per_shard, beam_argv) -> di
     started = time.time()
     removed_path = files.join(audit_dir, "removed.parquet")
     with make_pipeline(pipeline_options(beam_argv)) as p:
-        all_keys = (p | "Shards" >> beam.Create(prep.shards, reshuffle=False)
+        all_keys = (p | "Shards" >> beam.Create(prep.shards)
                     | "Keys" >> beam.Map(lambda tar: (tar, [str(k) for k in FeatureTable.load(
                         shard_embedding_path(tar, prep.tag)).keys])))
         removed = (p | "Removed file" >> beam.Create([removed_path])
@@ -287,7 +289,7 @@ def main(args, beam_argv: list[str]) -> int:
     shards_out = files.join(args.out, "shards")
     if files.match(files.join(shards_out, "*.tar")):
         raise ValueError(f"{shards_out} already holds shards; use an empty --out")
-    config = audit.config_from_args(args)
+    config = audit.config_from_args(args, beam_argv)
     prep = audit.prepare(args.shards, args.eval, config)
     feature_counts = audit.run_features(prep, beam_argv)
     evals = audit.load_eval_features(prep)
