@@ -370,3 +370,18 @@ def test_shared_matcher_is_built_once_per_query_file_version(tmp_path):
     assert SharedMatchers.for_file(path) is first
     write_queries(tmp_path / "q.parquet", ["cat", "dog", "red car"])
     assert SharedMatchers.for_file(path).queries == ["cat", "dog", "red car"]
+
+
+def test_match_benchmark_smoke():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "bench" / "match_throughput.py"
+    spec = importlib.util.spec_from_file_location("match_throughput", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    together = bench.interleaved(n_queries=3_000, n_texts=4_000, batch=256, rounds=4)
+    assert together["ours"]["digest"] == together["anchor"]["digest"]
+    assert together["ours"]["matched_pairs"] > 4_000
+    alone = bench.run_side("ours", 3_000, 4_000, 256)
+    assert alone["digest"] == together["ours"]["digest"] and alone["peak_rss_bytes"] > 0

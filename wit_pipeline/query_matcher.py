@@ -15,8 +15,9 @@ measures the difference):
   texts separated by a sentinel token. For ASCII texts (most alt-texts) that is
   `bytes.lower/translate/split`, which yields the same tokens as the Unicode regex (a
   property the tests check); other texts go through NFKC + casefold + the regex.
-- Single-token queries (most of a Wikipedia-derived list, and most matches) are one
-  hash lookup per token (`map(dict.get)`), not automaton walks.
+- One hash lookup per token (`map(dict.get)`) answers both "which single-token query
+  is this token" and "which automaton symbol does it get". Single-token queries (most
+  of a Wikipedia-derived list, and most matches) never walk an automaton.
 - Multi-token queries go through an Aho-Corasick automaton (pyahocorasick) over a token
   alphabet: each token of a multi-token query gets a fixed-width code of `width`
   symbols whose first symbol comes from a "lead" range and the others from a disjoint
@@ -25,8 +26,9 @@ measures the difference):
   ~3 symbols per token with at most 64 children per node (pyahocorasick scans children
   linearly, so a flat alphabet of 100k tokens at the root would be slow). Tokens in no
   multi-token query become one "unknown" symbol that resets the automaton.
-- Per text, the interpreter runs a fixed handful of C calls (`list.index`, slicing,
-  `dict.fromkeys`); nothing in Python runs per token or per match.
+- Results are split per text by joining the matches one per line and splitting on the
+  sentinel's line, then de-duplicated with `dict.fromkeys`, all through `map`: no
+  Python bytecode runs per token or per match, only C calls.
 """
 from __future__ import annotations
 
@@ -130,9 +132,15 @@ class QueryMatcher:
         symbols, self._automaton = self._build_automaton(multi_token)
         # ONE hash lookup per text token answers both questions: which single-token query
         # it is (or "") and which automaton symbol it gets. Tokens of no query get _NO_QUERY.
-        self._token_info: dict[bytes, tuple[str, str]] = {
-            token: (single.get(token, ""), symbols.get(token, _UNKNOWN_SYMBOL))
-            for token in single.keys() | symbols.keys()}
+        # Built in query-list order (most frequent first for a ranked list): a dict keeps
+        # its entries in insertion order, so the hot tokens' entries and key objects sit
+        # together in memory and stay in cache; a hash-ordered build measured ~20% slower.
+        self._token_info: dict[bytes, tuple[str, str]] = {_SENTINEL_BYTES: (_SENTINEL, _SENTINEL_SYMBOL)}
+        for query in self.queries:
+            for token in query.split(" "):
+                key = token.encode()
+                if key not in self._token_info:
+                    self._token_info[key] = (single.get(key, ""), symbols.get(key, _UNKNOWN_SYMBOL))
 
     @staticmethod
     def _build_automaton(multi_token: list[list[str]]):
