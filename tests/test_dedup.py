@@ -106,14 +106,25 @@ def test_audit_finds_planted_overlap_reports_it_and_survives_a_corrupt_image(wor
         assert eval_id in html and key in html
     assert json.loads((out / "stats.json").read_text())["eval_sets"]["animals"]["overlap"] == 4
 
-    # A second audit reuses the cached shard and eval embeddings and gives the same answer.
+    # A second audit reuses the cached shard and eval embeddings and gives the same answer;
+    # a new parquet eval set (Hugging Face image struct) is embedded and audited alongside.
+    import pyarrow as pa
+
+    hf = world["root"] / "hf.parquet"
+    pq.write_table(pa.table({"id": ["p0", "p1"], "image": [
+        {"bytes": (world["root"] / "eval" / "bee" / "001.png").read_bytes(), "path": "a.png"},
+        {"bytes": encode(scene(5000)), "path": "b.jpg"}]}), hf)
     out2 = world["root"] / "audit2"
-    assert cli.main(["audit", *common_args(world, out2), "--eval", f"animals={world['evals']}"]) == 0
+    assert cli.main(["audit", *common_args(world, out2), "--eval", f"animals={world['evals']}",
+                     "--eval", f"hf={hf}"]) == 0
     report2 = json.loads((out2 / "report.json").read_text())
     assert report2["features"] == {"shards_embedded": 0, "shards_cached": 4,
-                                   "eval_sets_embedded": 0, "eval_sets_cached": 1}
+                                   "eval_sets_embedded": 1, "eval_sets_cached": 1}
     assert pq.read_table(out2 / "overlap-animals.parquet").equals(overlap)
     assert (out2 / "nearest-animals.parquet").read_bytes() == (out / "nearest-animals.parquet").read_bytes()
+    hf_pairs = pq.read_table(out2 / "overlap-hf.parquet").select(["eval_id", "key"]).to_pylist()
+    assert hf_pairs == [{"eval_id": "p0", "key": key_of(43)}]
+    assert "zero_shot" not in report2["eval_sets"]["hf"]
 
 
 def test_dedup_removes_planted_duplicates_and_overlap_deterministically(world):
@@ -176,3 +187,13 @@ def test_bad_input_gives_clear_errors(world, tmp_path, capsys):
     (tmp_path / "full" / "shards" / "00000.tar").write_bytes(b"")
     assert cli.main(["dedup", *common_args(world, tmp_path / "full")]) == 2
     assert "already holds shards" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_multi_process_runner_gives_the_same_overlap(world, tmp_path):
+    out = tmp_path / "mp"
+    rc = cli.main(["audit", *common_args(world, out), "--eval", f"animals={world['evals']}",
+                   "--direct_running_mode", "multi_processing", "--direct_num_workers", "2"])
+    assert rc == 0
+    pairs = {(r["eval_id"], r["key"]) for r in pq.read_table(out / "overlap-animals.parquet").to_pylist()}
+    assert pairs == {(what[1], key_of(i)) for i, what in world["planted"].items() if what[0] == "eval"}
