@@ -385,3 +385,33 @@ def test_match_benchmark_smoke():
     assert together["ours"]["matched_pairs"] > 4_000
     alone = bench.run_side("ours", 3_000, 4_000, 256)
     assert alone["digest"] == together["ours"]["digest"] and alone["peak_rss_bytes"] > 0
+
+
+def test_url_lists_in_every_format(tmp_path):
+    import gzip as gz
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from wit_pipeline.url_lists import check_url_list, url_list_images
+
+    pq.write_table(pa.table({"url": ["http://a.test/1.jpg", None], "caption": ["A red car", "x"]}),
+                   tmp_path / "l.parquet")
+    (tmp_path / "l.tsv.gz").write_bytes(gz.compress(b"url\tcaption\nhttp://a.test/2.jpg\tA dog &amp; a cat\n"))
+    (tmp_path / "l.csv").write_text('link,text\nhttp://a.test/3.jpg,"A bird, flying"\n/relative.jpg,no host\n')
+    (tmp_path / "l.jsonl").write_text('{"url": "http://a.test/4.jpg", "caption": "A  tree"}\n')
+    got, skipped = [], []
+    for name, url_col in (("l.parquet", "url"), ("l.tsv.gz", "url"), ("l.csv", "link"), ("l.jsonl", "url")):
+        check_url_list(str(tmp_path / name), "auto", url_col, "auto")
+        for item in url_list_images(str(tmp_path / name), "auto", url_col, "auto"):
+            if isinstance(item, ImageRef):
+                got.append((item.url, item.text, item.page_url, item.source))
+            elif isinstance(item, Skip):
+                skipped.append(item.reason)
+    assert got == [("http://a.test/1.jpg", "A red car", None, "url_list"),
+                   ("http://a.test/2.jpg", "A dog & a cat", None, "url_list"),
+                   ("http://a.test/3.jpg", "A bird, flying", None, "url_list"),
+                   ("http://a.test/4.jpg", "A tree", None, "url_list")]
+    assert sorted(skipped) == ["no_image_url", "non_http_scheme"]
+    with pytest.raises(ValueError, match="no url column 'url'"):
+        check_url_list(str(tmp_path / "l.csv"), "auto", "url", "auto")
