@@ -150,3 +150,27 @@ def _markov_article(rng: random.Random, words, cum_weights, successors, phrases)
         body[position] += "."
     return ("{{Infobox thing|name=" + body[0] + "}}\n" + " ".join(body)
             + ".<ref>{{cite web|url=http://example.org}}</ref>\n[[Category:" + fresh[1] + "]]\n")
+
+
+def write_multistream(directory: str, pages: Sequence[Page], pages_per_stream: int = 100,
+                      name: str = "enwiki-20240101-pages-articles-multistream") -> tuple[str, str]:
+    """A multistream dump (`NAME.xml.bz2`: one bz2 stream for the header, one per
+    `pages_per_stream` pages, one for the closing tag) and its index
+    (`NAME-index.txt.bz2`, lines `offset:page_id:title`), as Wikimedia publishes them."""
+    os.makedirs(directory, exist_ok=True)
+    parts = list(dump_xml(pages))
+    header, page_parts, closing = parts[0], parts[1:-1], parts[-1]
+    dump_path = os.path.join(directory, f"{name}.xml.bz2")
+    index_lines = []
+    with open(dump_path, "wb") as f:
+        f.write(bz2.compress(header.encode()))
+        for first in range(0, len(page_parts), pages_per_stream):
+            offset = f.tell()
+            for page_id in range(first + 1, min(first + pages_per_stream, len(page_parts)) + 1):
+                index_lines.append(f"{offset}:{page_id}:{pages[page_id - 1].title}\n")
+            f.write(bz2.compress("".join(page_parts[first:first + pages_per_stream]).encode()))
+        f.write(bz2.compress(closing.encode()))
+    index_path = os.path.join(directory, f"{name}-index.txt.bz2")
+    with open(index_path, "wb") as f:
+        f.write(bz2.compress("".join(index_lines).encode()))
+    return dump_path, index_path

@@ -20,6 +20,7 @@ from collections import Counter
 from typing import BinaryIO, Iterator
 
 CHUNK_BYTES = 1 << 20
+EXPORT_NS = "http://www.mediawiki.org/xml/export-0.10/"
 ARTICLE_NAMESPACE = "0"
 
 
@@ -115,11 +116,14 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def iter_articles(stream: BinaryIO, path: str, stats: Counter | None = None) -> Iterator[Article]:
+def iter_articles(stream: BinaryIO, path: str, stats: Counter | None = None,
+                  fragment: bool = False) -> Iterator[Article]:
     """Articles of one dump file, in file order.
 
     `stats` (a Counter) receives pages, articles, redirects, non-article pages,
-    pages without text and undecodable bytes.
+    pages without text and undecodable bytes. `fragment`: the stream is a run of
+    `<page>` elements cut from a multistream dump (no opening root tag; the closing
+    one only in the last range).
     """
     stats = stats if stats is not None else Counter()
     decoder = CountingDecoder()
@@ -164,11 +168,17 @@ def iter_articles(stream: BinaryIO, path: str, stats: Counter | None = None) -> 
                 elem.clear()
 
     try:
+        if fragment:
+            parser.feed(f'<mediawiki xmlns="{EXPORT_NS}">')
         for chunk in iter_decompressed(stream, path):
             parser.feed(decoder.decode(chunk))
             yield from handle(parser.read_events())
         parser.feed(decoder.decode(b"", final=True))
-        parser.close()
+        yield from handle(parser.read_events())
+        if fragment and depth > 0 and depth_of_page is None:
+            parser.feed("</mediawiki>")
+        if depth_of_page is None:
+            parser.close()
         yield from handle(parser.read_events())
     except ET.ParseError as exc:
         raise DumpError(f"{path}: malformed XML after {pages} pages: {exc}") from exc

@@ -299,3 +299,15 @@ def test_bare_wordnet_flag_without_nltk_data_is_a_clear_error(tmp_path, monkeypa
         pass
     assert run_wit("--out", tmp_path / "o", "--wordnet") == 2
     assert "nltk's WordNet data is not installed" in capsys.readouterr().err
+
+
+def test_indexed_multistream_dump_is_read_in_ranges_with_identical_results(tmp_path):
+    pages = [synthetic.Page(f"Page {i}", f"common words here. rare{i % 7} token{i % 3}") for i in range(1, 301)]
+    dump, index = synthetic.write_multistream(str(tmp_path / "ms"), pages, pages_per_stream=25)
+    args = ["--min-word-count", 10, "--min-bigram-count", 10, "--min-pmi", 0]
+    assert run_wit("--out", tmp_path / "whole", "--wiki-dump", dump, *args) == 0
+    assert run_wit("--out", tmp_path / "split", "--wiki-dump-index", index, "--split-mb", 0.001, *args) == 0
+    assert (tmp_path / "whole" / "queries.parquet").read_bytes() == (tmp_path / "split" / "queries.parquet").read_bytes()
+    whole, split = read(tmp_path / "whole")[1]["wiki_dump"], read(tmp_path / "split")[1]["wiki_dump"]
+    assert whole["articles"] == split["articles"] == 300
+    assert whole["files"] == 1 and split["ranges"] > 2

@@ -275,3 +275,33 @@ def test_count_shards_follow_uncompressed_input_size(tmp_path):
         f.truncate(40 * BYTES_PER_COUNT_SHARD // 5)
     assert auto_count_shards([str(big)]) == 40  # bz2 counts 5x its size
     assert auto_count_shards([]) == 16
+
+
+def test_multistream_ranges_read_every_page_once(tmp_path):
+    from queries import multistream
+
+    pages = [synthetic.Page(f"Page {i}", f"text {i} " * 50) for i in range(1, 251)]
+    dump, index = synthetic.write_multistream(str(tmp_path), pages, pages_per_stream=20)
+    assert multistream.dump_for_index(index) == dump
+    offsets = multistream.read_offsets(index)
+    assert len(offsets) == 13
+    ranges = multistream.plan_ranges(dump, offsets, target_bytes=3 * (offsets[2] - offsets[1]))
+    assert len(ranges) > 2 and ranges[-1].end is None and ranges[0].start == offsets[0]
+    titles = []
+    for r in ranges:
+        with open(dump, "rb") as f:
+            f.seek(r.start)
+            reader = multistream.LimitedReader(f, None if r.end is None else r.end - r.start)
+            titles += [a.title for a in wikidump.iter_articles(reader, r.describe(), fragment=True)]
+    assert titles == [p.title for p in pages]
+    with open(dump, "rb") as f:  # and the whole file still reads as one dump
+        assert [a.title for a in wikidump.iter_articles(f, dump)] == titles
+
+
+def test_multistream_index_errors(tmp_path):
+    from queries import multistream
+
+    with pytest.raises(multistream.MultistreamIndexError, match="idx.txt:2"):
+        multistream.stream_offsets(io.BytesIO(b"615:1:A\nnonsense\n"), "idx.txt")
+    with pytest.raises(multistream.MultistreamIndexError, match="not a multistream index name"):
+        multistream.dump_for_index("/x/enwiki.xml.bz2")

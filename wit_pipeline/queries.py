@@ -22,7 +22,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.transforms.window import GlobalWindows
 
-from queries import ngrams, output, pageviews, union, wiki_api, wikidump, wikitext, wordnet
+from queries import multistream, ngrams, output, pageviews, union, wiki_api, wikidump, wikitext, wordnet
 from queries.normalize import normalize
 from queries.union import Candidate
 from wit_pipeline import files, summary
@@ -77,29 +77,51 @@ def _progress(message: str) -> None:
 # ----------------------------------------------------------------------------- dumps
 
 class _ReadDumpFn(beam.DoFn):
-    """Dump path -> Article per main-namespace, non-redirect page."""
+    """DumpRange (a whole file, or a stream-aligned slice of a multistream dump) -> Articles."""
 
-    def process(self, path: str):
+    def process(self, dump_range: multistream.DumpRange):
         stats: collections.Counter = collections.Counter()
         started = time.monotonic()
-        with files.open_read(path) as stream:
-            for article in wikidump.iter_articles(stream, path, stats):
+        name = dump_range.describe()
+        with files.open_read(dump_range.path) as stream:
+            if dump_range.start:
+                stream.seek(dump_range.start)
+            limit = None if dump_range.end is None else dump_range.end - dump_range.start
+            reader = multistream.LimitedReader(stream, limit)
+            for article in wikidump.iter_articles(reader, name, stats, fragment=not dump_range.whole_file):
                 yield article
                 if stats["articles"] % PROGRESS_EVERY_ARTICLES == 0:
-                    _progress(f"{path}: {stats['articles']:,} articles ({time.monotonic() - started:.0f}s)")
-        stats["files"] += 1
+                    _progress(f"{name}: {stats['articles']:,} articles ({time.monotonic() - started:.0f}s)")
+        stats["files" if dump_range.whole_file else "ranges"] += 1
         _report(stats, "wiki_dump")
-        _progress(f"{path}: done, {stats['articles']:,} articles of {stats['pages']:,} pages "
+        _progress(f"{name}: done, {stats['articles']:,} articles of {stats['pages']:,} pages "
                   f"in {time.monotonic() - started:.0f}s")
 
 
 class ReadArticles(beam.PTransform):
-    """Dump file paths -> Articles; files are spread over workers."""
+    """DumpRanges -> Articles; files and ranges are spread over workers."""
 
-    def expand(self, paths):
-        return (paths
+    def expand(self, ranges):
+        return (ranges
                 | "SpreadFiles" >> beam.Reshuffle()
                 | "Parse" >> beam.ParDo(_ReadDumpFn()))
+
+
+def plan_dump_ranges(dump_paths, index_paths, split_bytes: int) -> list[multistream.DumpRange]:
+    """Whole files, except multistream dumps with an index: those are cut at stream offsets."""
+    indexed = {}
+    for index_path in index_paths:
+        dump_path = multistream.dump_for_index(index_path)
+        if not files.exists(dump_path):
+            raise FileNotFoundError(f"multistream index {index_path!r}: its dump {dump_path!r} does not exist")
+        indexed[dump_path] = index_path
+    ranges = []
+    for path in sorted(set(dump_paths) | set(indexed)):
+        if path in indexed:
+            ranges += multistream.plan_ranges(path, multistream.read_offsets(indexed[path]), split_bytes)
+        else:
+            ranges.append(multistream.DumpRange(path))
+    return ranges
 
 
 # ------------------------------------------------------------------------- counting
@@ -404,13 +426,15 @@ class UnionQueries(beam.PTransform):
 @dataclasses.dataclass(frozen=True)
 class Sources:
     dump_paths: tuple[str, ...] = ()
+    dump_index_paths: tuple[str, ...] = ()
+    split_bytes: int = 32 << 20
     pageview_paths: tuple[str, ...] = ()
     wordnet_dir: str | None = None
     use_nltk_wordnet: bool = False
     api_seeds: tuple[str, ...] = ()
 
     def empty(self) -> bool:
-        return not (self.dump_paths or self.pageview_paths or self.wordnet_dir
+        return not (self.dump_paths or self.dump_index_paths or self.pageview_paths or self.wordnet_dir
                     or self.use_nltk_wordnet or self.api_seeds)
 
 
@@ -427,8 +451,10 @@ class BuildQueries(beam.PTransform):
         candidates = []
         texts = []
         article_titles = None
-        if s.dump_paths:
-            articles = (begin | "DumpPaths" >> beam.Create(sorted(s.dump_paths))
+        if s.dump_paths or s.dump_index_paths:
+            ranges = plan_dump_ranges(s.dump_paths, s.dump_index_paths, s.split_bytes)
+            _progress(f"{len(ranges):,} dump file(s)/range(s) to read")
+            articles = (begin | "DumpRanges" >> beam.Create(ranges)
                         | "ReadArticles" >> ReadArticles())
             texts.append(articles | "PlainText" >> beam.Map(lambda a: wikitext.to_plain_text(a.text)))
             if s.pageview_paths:
@@ -482,6 +508,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (local or gs://, s3://, ...)")
     parser.add_argument("--wiki-dump", nargs="+", default=[], metavar="GLOB",
                         help="MediaWiki pages-articles XML dumps (plain, .bz2, .gz)")
+    parser.add_argument("--wiki-dump-index", nargs="+", default=[], metavar="GLOB",
+                        help="multistream indexes (*-multistream-index*.txt*.bz2): their dumps are read "
+                             "in stream-aligned ranges by many workers")
+    parser.add_argument("--split-mb", type=float, default=32,
+                        help="compressed MB per range of an indexed multistream dump")
     parser.add_argument("--pageviews", nargs="+", default=[], metavar="GLOB",
                         help="Wikimedia pageview dump files (`domain page_title views bytes`, gz or plain)")
     parser.add_argument("--wordnet", nargs="?", const="nltk", default=None, metavar="DIR",
@@ -527,7 +558,8 @@ def auto_count_shards(paths) -> int:
 
 
 def config_from_args(args, sources: "Sources") -> QueryConfig:
-    count_shards = args.count_shards or auto_count_shards(sources.dump_paths)
+    count_shards = args.count_shards or auto_count_shards(
+        sorted(set(sources.dump_paths) | {multistream.dump_for_index(i) for i in sources.dump_index_paths}))
     config = QueryConfig(
         min_word_count=args.min_word_count, min_bigram_count=args.min_bigram_count,
         min_pmi=args.min_pmi, max_bigrams=args.max_bigrams, min_title_views=args.min_title_views,
@@ -540,11 +572,15 @@ def config_from_args(args, sources: "Sources") -> QueryConfig:
 
 
 def sources_from_args(args) -> Sources:
+    if not args.split_mb > 0:
+        raise ValueError(f"--split-mb must be positive, got {args.split_mb}")
     nltk = args.wordnet == "nltk"
     if args.wordnet and not nltk and not files.exists(args.wordnet):
         raise FileNotFoundError(f"WordNet directory {args.wordnet!r} does not exist")
     sources = Sources(
         dump_paths=tuple(files.match_many(args.wiki_dump)) if args.wiki_dump else (),
+        dump_index_paths=tuple(files.match_many(args.wiki_dump_index)) if args.wiki_dump_index else (),
+        split_bytes=max(1, int(args.split_mb * (1 << 20))),
         pageview_paths=tuple(files.match_many(args.pageviews)) if args.pageviews else (),
         wordnet_dir=None if nltk else args.wordnet,
         use_nltk_wordnet=nltk,
@@ -603,7 +639,7 @@ def build_stats(counters: dict[str, int], table, sources: Sources, config: Query
                        "min_title_views": config.min_title_views, "max_queries": config.max_queries},
         "seconds": round(seconds, 2),
     }
-    if sources.dump_paths:
+    if sources.dump_paths or sources.dump_index_paths:
         stats["wiki_dump"] = section("wiki_dump")
         stats["bigram_pmi"] = section("bigram")
         stats["ngram_memory_flushes"] = counters.get("ngrams.memory_flushes", 0)
