@@ -2,7 +2,6 @@
 loopback fake MediaWiki API."""
 from __future__ import annotations
 
-import gzip
 import http.server
 import json
 import threading
