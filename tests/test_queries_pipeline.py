@@ -2,6 +2,7 @@
 loopback fake MediaWiki API."""
 from __future__ import annotations
 
+import collections
 import http.server
 import json
 import threading
@@ -310,3 +311,18 @@ def test_indexed_multistream_dump_is_read_in_ranges_with_identical_results(tmp_p
     whole, split = read(tmp_path / "whole")[1]["wiki_dump"], read(tmp_path / "split")[1]["wiki_dump"]
     assert whole["articles"] == split["articles"] == 300
     assert whole["files"] == 1 and split["ranges"] > 2
+
+
+def test_wiki_api_rate_limit_spaces_requests(fake_api):
+    import time
+
+    from queries import wiki_api
+
+    _FakeApi.fail_first = False
+    stats = collections.Counter()
+    started = time.monotonic()
+    pages = list(wiki_api.crawl(["Seed page"], max_pages=2, api_url=fake_api, requests_per_second=20, stats=stats))
+    elapsed = time.monotonic() - started
+    assert [p.title for p in pages] == ["Seed page", "Alpha link"]
+    assert stats["requests"] == len(_FakeApi.requests) >= 5
+    assert elapsed >= (stats["requests"] - 1) / 20
