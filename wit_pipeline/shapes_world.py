@@ -48,11 +48,8 @@ def _background(size: int, texture: str, rng: random.Random) -> Image.Image:
                 if (x // cell + y // cell) % 2:
                     draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=other)
     elif texture == "noisy":
-        pixels = image.load()
-        for y in range(size):
-            for x in range(size):
-                jitter = rng.randint(-40, 40)
-                pixels[x, y] = tuple(max(0, min(255, c + jitter)) for c in tint)
+        noise = Image.frombytes("L", (size, size), rng.randbytes(size * size)).convert("RGB")
+        image = Image.blend(image, noise, 0.3)
     return image
 
 

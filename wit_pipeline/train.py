@@ -187,7 +187,8 @@ class Trainer:
         self.skipped: collections.Counter = collections.Counter()
         self.partial_dropped = 0
         self.epochs_completed = 0
-        self.losses: list[float] = []
+        self.first_loss: float | None = None
+        self.recent_losses: collections.deque = collections.deque(maxlen=10)  # tensors: no per-step sync
         self.zero_shot_results: dict = {}
 
     # ---- setup -------------------------------------------------------------------------
@@ -359,7 +360,7 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
-    def _train_step(self, micro_batches: list[dict]) -> float:
+    def _train_step(self, micro_batches: list[dict]) -> torch.Tensor:
         lr = contrastive.lr_at(self.step, self.args.lr, self.warmup, self.total_steps, self.args.min_lr)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -380,7 +381,7 @@ class Trainer:
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         contrastive.clamp_logit_scale(self.raw_model)
-        return float(loss.detach())
+        return loss.detach()
 
     def _accumulated_backward(self, inputs) -> torch.Tensor:
         """Gradient of the loss over all micro-batches together (open_clip's accumulation).
@@ -495,10 +496,10 @@ class Trainer:
                 break  # --epochs done
             data_time += time.time() - fetch_start
             loss = self._train_step(micro_batches)
-            if not math.isfinite(loss):
-                raise RuntimeError(f"loss became {loss} at step {self.step}; lower --lr or use --precision fp32")
             self.step += 1
-            self.losses.append(loss)
+            self.recent_losses.append(loss)
+            if self.first_loss is None:
+                self.first_loss = float(loss)
             interval_samples += self.global_batch
             now = time.time()
             if first_step_done_at is None:
@@ -506,8 +507,12 @@ class Trainer:
             else:
                 steps_timed += 1
             progress.update(1)
-            progress.set_postfix(loss=f"{loss:.3f}", epoch=self.epoch)
             if self.dist.main and (self.step % a.log_every == 0 or self.step == self.total_steps):
+                # Reading the loss waits for the device, so it happens only when logging.
+                loss = float(loss)
+                if not math.isfinite(loss):
+                    raise RuntimeError(f"loss became {loss} at step {self.step}; lower --lr or use --precision fp32")
+                progress.set_postfix(loss=f"{loss:.3f}", epoch=self.epoch)
                 elapsed = now - interval_start
                 record = {"step": self.step, "epoch": self.epoch, "loss": loss,
                           "lr": self.optimizer.param_groups[0]["lr"],
@@ -545,7 +550,7 @@ class Trainer:
             for counts, _ in gathered:
                 skipped.update(counts)
             partial = sum(p for _, p in gathered)
-        tail = self.losses[-10:]
+        tail = [float(loss) for loss in self.recent_losses]
         return {
             "model": self.model_spec["name"],
             "shards": len(self.shards),
@@ -556,7 +561,7 @@ class Trainer:
             "world_size": self.dist.world_size,
             "device": str(self.device),
             "precision": self.precision,
-            "first_loss": self.losses[0] if self.losses else None,
+            "first_loss": self.first_loss,
             "final_loss": sum(tail) / len(tail) if tail else None,
             "samples_per_second": (steps_timed * self.global_batch / steady_time) if steady_time > 0 else None,
             "skipped_samples": dict(sorted(skipped.items())),
