@@ -30,7 +30,8 @@ LATEST = "latest.json"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--shards", action="append", required=True, metavar="GLOB",
-                      help="shard tars (glob, directory or list; repeatable; local or gs:// s3:// ...)")
+                      help="shard tars: glob, directory, {00000..00099}.tar range or a::b list; repeatable; "
+                           "local or gs:// s3:// ...")
     data.add_argument("--out", required=True, help="output directory: checkpoints, log.jsonl, stats.json")
     data.add_argument("--steps", type=int, help="optimizer steps to train (default: --epochs worth)")
     data.add_argument("--epochs", type=float,
@@ -171,7 +172,7 @@ def make_optimizer(model: torch.nn.Module, args: argparse.Namespace) -> torch.op
     kwargs = dict(lr=args.lr, betas=(args.beta1, args.beta2), eps=args.eps)
     try:
         # The fused kernel updates all parameters in one pass: ~10x faster than the
-        # per-tensor loop on CPU, where the 25M-entry token embedding dominates small models.
+        # per-tensor loop on CPU, where the 49408-row token embedding dominates small models.
         return torch.optim.AdamW(groups, fused=True, **kwargs)
     except (RuntimeError, TypeError):
         return torch.optim.AdamW(groups, **kwargs)
@@ -247,8 +248,10 @@ class Trainer:
         a = self.args
         self._check_args()
         from shards.reader import find_shards
+        from webdataset.shardlists import expand_urls
 
-        self.shards = find_shards(a.shards)
+        # Also open_clip's spellings: brace ranges `{00000..00099}.tar` and `a.tar::b.tar`.
+        self.shards = find_shards([path for pattern in a.shards for path in expand_urls(pattern)])
         self._setup_eval_sets()
         latest = latest_checkpoint(self.out)
         if latest and not a.resume:
