@@ -144,8 +144,10 @@ def test_stats_account_for_everything_skipped(harvested):
     assert stats["pairs"]["kept"] + stats["pairs"]["dropped_over_cap"] == 11
     assert stats["seen"]["crawl_pages_fetched"] == 5 and stats["seen"]["crawl_links_offsite"] == 1
     assert stats["queries"]["max_kept"] == 2 and stats["queries"]["over_cap"] == 3
-    assert "shop.test/pic.jpg" in stats["skipped_examples"]["not_html"][0]
-    assert "damaged.warc.gz" in stats["skipped_examples"]["corrupt_gzip_member"][0]
+    assert "shop.test/pic.jpg" in stats["skipped_examples"]["not_html"]
+    assert "damaged.warc.gz" in stats["skipped_examples"]["corrupt_gzip_member"]
+    examples = json.loads((harvested["out"] / "skipped_examples.json").read_text())
+    assert sorted(examples) == sorted(stats["skipped"])  # every reason has its examples on file
     n = -(-stats["pairs"]["kept"] // 3)  # --shard-size 3
     assert stats["outputs"]["candidates"] == [f"candidates-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
     assert len(read_rows(harvested["out"])) == stats["pairs"]["kept"]

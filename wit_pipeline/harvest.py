@@ -511,7 +511,9 @@ def main(args, beam_argv: list[str]) -> int:
         "balance": {"mode": args.balance, "per_query_cap": args.per_query_cap},
         "outputs": {"candidates": [p.rsplit("/", 1)[-1] for p in written],
                     "query_counts": "query_counts.parquet", "skipped_examples": "skipped_examples.json"},
-        "skipped_examples": skip_examples,
+        # One short example per reason keeps the summary on one screen; all are in the file.
+        "skipped_examples": {reason: examples[0][:160] for reason, examples in sorted(skip_examples.items())
+                             if examples},
         "seconds": round(time.monotonic() - started, 1),
     }
     from wit_pipeline.summary import finish
