@@ -125,3 +125,30 @@ def test_user_errors_are_one_clear_line(world, tmp_path, capsys):
     assert "pass --steps" in capsys.readouterr().err
     assert _train(world, tmp_path / "w", "--steps", "1", "--zero-shot", "no-equals-sign") == 2
     assert "NAME=PATH" in capsys.readouterr().err
+
+
+def test_bf16_autocast_grad_checkpointing_and_counted_corrupt_samples(world, tmp_path):
+    import shutil
+
+    from shards.writer import ShardWriter
+
+    shards = tmp_path / "shards"
+    shutil.copytree(world / "shards", shards)
+    with ShardWriter(str(shards), 4) as writer:
+        for i in range(8):
+            writer.add({"key": f"0000400{i}", "status": "success", "caption": "a broken thing"}, b"\x00garbage")
+    assert cli.main(["train", "--shards", str(shards), "--out", str(tmp_path / "run"), "--model", "wit-tiny",
+                     "--batch-size", "4", "--epochs", "1", "--workers", "0", "--precision", "bf16",
+                     "--grad-checkpointing", "--log-every", "1"]) == 0
+    stats = json.loads((tmp_path / "run" / "stats.json").read_text())
+    # The shard stats promise 40 samples (10 steps); the epoch ends after the 32 good ones.
+    assert stats["precision"] == "bf16" and stats["steps"] == 8 and stats["epochs_completed"] == 1
+    assert stats["skipped_samples"] == {"undecodable_image": 8} and stats["skipped_total"] == 8
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert all(r["loss"] == r["loss"] and r["loss"] < 10 for r in log if "loss" in r)  # finite
+
+
+@pytest.mark.slow
+def test_torch_compile_opt_in(world, tmp_path):
+    assert _train(world, tmp_path / "run", "--steps", "2", "--workers", "0", "--compile") == 0
+    assert json.loads((tmp_path / "run" / "stats.json").read_text())["steps"] == 2
