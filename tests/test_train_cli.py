@@ -66,6 +66,8 @@ def test_resume_continues_exactly_where_it_stopped(world, tmp_path, monkeypatch)
     monkeypatch.setattr(train.Trainer, "_save", save_then_die)
     with pytest.raises(_Interrupted):
         _train(world, tmp_path / "resumed", *flags)
+    with open(tmp_path / "resumed" / "log.jsonl", "a") as log:  # logged, but not in the checkpoint
+        log.write(json.dumps({"step": 6, "loss": 1.0}) + "\n")
     monkeypatch.setattr(train.Trainer, "_save", original_save)
     assert _train(world, tmp_path / "resumed", *flags, "--resume") == 0
 

@@ -140,14 +140,20 @@ def latest_checkpoint(out: str) -> str | None:
 class JsonlLog:
     """Append-only JSON-lines log; on object stores (no append) rewritten whole at each flush."""
 
-    def __init__(self, path: str, keep_existing: bool):
+    def __init__(self, path: str, resume_step: int | None = None):
+        """A fresh log, or with `resume_step` the existing one without records past that step
+        (a run stopped after logging steps its last checkpoint does not hold)."""
         self.path = path
         self.local = files.is_local(path)
+        self.lines = []
+        if resume_step is not None and files.exists(path):
+            self.lines = [line for line in files.read_bytes(path).decode("utf-8").splitlines()
+                          if line.strip() and json.loads(line).get("step", 0) <= resume_step]
         if self.local:
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            self.file = open(path, "a" if keep_existing else "w", encoding="utf-8")
-        else:
-            self.lines = files.read_bytes(path).decode().splitlines() if keep_existing and files.exists(path) else []
+            self.file = open(path, "w", encoding="utf-8")
+            self.file.writelines(line + "\n" for line in self.lines)
+            self.file.flush()
 
     def write(self, record: dict) -> None:
         line = json.dumps(record, sort_keys=True)
@@ -210,7 +216,8 @@ class Trainer:
         self.eval_sets = []
         for value in self.args.zero_shot:
             name, path = eval_data.parse_named_path(value, "--zero-shot")
-            self.eval_sets.append((name, eval_data.scan_image_folder(path)))
+            split = eval_data.split_folder(path)  # a train/ + test/ tree: zero-shot on test/, as wit eval does
+            self.eval_sets.append((name, eval_data.scan_image_folder(split[1] if split else path)))
         self.templates = (zeroshot.load_templates(self.args.zero_shot_templates)
                           if self.args.zero_shot_templates else zeroshot.DEFAULT_TEMPLATES)
 
@@ -298,7 +305,7 @@ class Trainer:
         self.ddp_model = model
         self.model = torch.compile(model) if a.compile else model
         self._start_epoch(position)
-        self.log = JsonlLog(files.join(self.out, "log.jsonl"), keep_existing=resume is not None) \
+        self.log = JsonlLog(files.join(self.out, "log.jsonl"), resume_step=self.step if resume else None) \
             if self.dist.main else None
 
     def _resume_position(self, position: dict) -> tuple[int, train_data.StreamPosition | None]:
