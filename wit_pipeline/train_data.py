@@ -8,17 +8,18 @@ buffer) with three things of our own:
 * Every sample that cannot be used (no image, no caption, undecodable image, damaged
   tar) is skipped and *counted* by reason; the counts ride along with the next batch (or
   a final "tail" record), so the trainer reports them even from DataLoader workers.
-* The stream is deterministic given (seed, epoch, rank, worker), and each batch carries
-  how many shuffled raw samples its worker has consumed. That count is the data position
-  a checkpoint stores: resuming skips exactly that many raw samples per worker (before
-  decoding, so the skip is cheap) and continues with the very next sample.
+* The stream is deterministic given (seed, epoch, rank, worker), augmentations are
+  seeded per sample position, and each batch carries how many shuffled raw samples its
+  worker has consumed. With the worker rotation of `OrderedBatches` that is the data
+  position a checkpoint stores: resuming skips exactly that many raw samples per worker
+  (before decoding, so the skip is cheap) and continues with the very next batch.
 """
 from __future__ import annotations
 
 import collections
 import dataclasses
-import logging
 import io
+import logging
 import random
 from typing import Iterator
 
