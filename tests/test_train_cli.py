@@ -112,11 +112,12 @@ def test_epochs_come_from_shard_stats(world, tmp_path):
 
 def test_user_errors_are_one_clear_line(world, tmp_path, capsys):
     out = tmp_path / "run"
-    assert _train(world, out, "--steps", "1", "--workers", "0") == 0
+    # Beam pipeline options are accepted, as by every stage (`wit run` passes them to all).
+    assert _train(world, out, "--steps", "1", "--workers", "0", "--direct_num_workers", "2") == 0
     capsys.readouterr()
     assert _train(world, out, "--steps", "1") == 2
     assert "already holds a training run" in capsys.readouterr().err
-    assert _train(world, tmp_path / "x", "--steps", "1", "--bogus-flag") == 2
+    assert _train(world, tmp_path / "x", "--steps", "1", "--bogus-flag", "--runner", "DirectRunner") == 2
     assert "unrecognized arguments: --bogus-flag" in capsys.readouterr().err
     assert cli.main(["train", "--shards", str(tmp_path / "nothing-*.tar"), "--out", str(tmp_path / "y")]) == 2
     assert "nothing-*.tar" in capsys.readouterr().err

@@ -151,9 +151,9 @@ def evaluate_set(model, preprocess, tokenizer, name: str, root: str, args, devic
 
 
 def main(args: argparse.Namespace, beam_argv: list[str]) -> int:
-    if beam_argv:
-        raise ValueError(f"unrecognized arguments: {' '.join(beam_argv)}")
-    from wit_pipeline.train import init_distributed
+    from wit_pipeline.train import init_distributed, reject_non_beam_options
+
+    reject_non_beam_options(beam_argv)
 
     _, device = init_distributed(args.device)
     eval_sets = [eval_data.parse_named_path(value, "--eval") for value in args.eval]

@@ -583,9 +583,24 @@ class Trainer:
         }
 
 
+def reject_non_beam_options(beam_argv: list[str]) -> None:
+    """Beam pipeline options are accepted like every stage does (`wit run` passes them to
+    all stages) and have no effect on training; anything else is a mistyped flag, which
+    must not be silently ignored."""
+    if not beam_argv:
+        return
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    options = PipelineOptions(beam_argv)
+    unknown = (set(options.get_all_options(retain_unknown_options=True, drop_default=True))
+               - set(options.get_all_options(retain_unknown_options=False, drop_default=True)))
+    if unknown:
+        flags = [arg for arg in beam_argv if arg.startswith("--")
+                 and arg[2:].split("=", 1)[0].replace("-", "_") in unknown]
+        raise ValueError(f"unrecognized arguments: {' '.join(flags or sorted(unknown))}")
+
+
 def main(args: argparse.Namespace, beam_argv: list[str]) -> int:
-    if beam_argv:
-        # Training is not a Beam pipeline: a mistyped flag must not be silently ignored.
-        raise ValueError(f"unrecognized arguments: {' '.join(beam_argv)}")
+    reject_non_beam_options(beam_argv)
     Trainer(args).run()
     return 0
