@@ -194,6 +194,15 @@ def test_candidates_parquet_and_webdataset_library_reads_shards(photo_site, tmp_
     assert row["page_url"] == photo_site.url("/page.html") and len(row["phash"]) == 16 and len(row["sha256"]) == 64
 
 
+def test_gzipped_url_list(photo_site, tmp_path):
+    import gzip
+    (tmp_path / "in.csv.gz").write_bytes(gzip.compress(("url,caption\n" + "".join(
+        f"{photo_site.url(f'/img/{i}.jpg')},cap {i}\n" for i in range(4))).encode()))
+    totals = run_download([str(tmp_path / "in.csv.gz")], str(tmp_path / "out"), LOCAL, ImageOptions(image_size=32),
+                          show_progress=False)
+    assert totals["successes"] == 4
+
+
 @pytest.mark.parametrize("fmt", ["tsv", "jsonl"])
 def test_other_url_list_formats_and_custom_columns(photo_site, tmp_path, fmt):
     if fmt == "tsv":

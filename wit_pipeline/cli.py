@@ -58,8 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(parser)
     args, beam_argv = parser.parse_known_args(rest)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from wit_pipeline.options import DryRun
+
     try:
         return int(module.main(args, beam_argv) or 0)
+    except DryRun as done:
+        print(f"wit {command}: {done}")
+        return 0
     except (FileNotFoundError, ValueError) as exc:
         # User errors (bad paths, bad flag values) deserve one clear line, not a traceback.
         print(f"wit {command}: error: {exc}", file=sys.stderr)

@@ -23,7 +23,7 @@ from wit_pipeline import files, summary
 from wit_pipeline.download_inputs import ShardSpec, pair_uid, plan_shards, read_piece
 from wit_pipeline.images import ImageOptions, ImageRejected, process_image
 from wit_pipeline.net import Fetcher, FetchPolicy
-from wit_pipeline.options import make_pipeline, pipeline_options
+from wit_pipeline.options import make_pipeline, pipeline_options, stop_if_dry_run
 from wit_pipeline.progress import Progress
 
 _progress: Progress | None = None  # the launcher's live line when workers run in-process
@@ -167,6 +167,7 @@ def run_download(inputs: list[str], out_dir: str, policy: FetchPolicy, image_opt
                 (pipeline
                  | "PendingShards" >> beam.Create(pending, reshuffle=False)
                  | "Download" >> Download(out_dir, policy, image_options, threads, samples_per_shard))
+            stop_if_dry_run(pipeline.options)
     finally:
         _progress = None
     elapsed = time.monotonic() - started

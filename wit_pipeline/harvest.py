@@ -442,7 +442,7 @@ def _finish_shards(out: str, before: set[str], num_shards: int) -> list[str]:
 
 def main(args, beam_argv: list[str]) -> int:
     from wit_pipeline.net import FetchPolicy
-    from wit_pipeline.options import make_pipeline, pipeline_options
+    from wit_pipeline.options import make_pipeline, pipeline_options, stop_if_dry_run
 
     started = time.monotonic()
     queries = normalized_queries(read_query_file(args.queries)) if files.exists(args.queries) else None
@@ -485,6 +485,7 @@ def main(args, beam_argv: list[str]) -> int:
      | "WriteSkipExamples" >> beam.Map(lambda examples: files.write_json(skips_path, examples)))
     result = pipeline.run()
     result.wait_until_finish()
+    stop_if_dry_run(pipeline.options)
     counters = _metrics(result)
     written = _finish_shards(out, before, shard_count(counters.get("balance.kept", 0), args.shard_size))
     skip_examples = files.read_json(skips_path) if files.exists(skips_path) else {}

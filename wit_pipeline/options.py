@@ -46,3 +46,16 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
     provision = fn_runner.ExtendedProvisionInfo(
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
     return beam.Pipeline(runner=fn_runner.FnApiRunner(provision_info=provision), options=options)
+
+
+class DryRun(Exception):
+    """A `--dry_run true` pipeline was built and validated; nothing ran, so a stage stops here."""
+
+
+def stop_if_dry_run(options: PipelineOptions) -> None:
+    """Call right after `pipeline.run()`: on a dry run there are no outputs to read back."""
+    from apache_beam.options.pipeline_options import TestOptions
+
+    if options.view_as(TestOptions).dry_run:
+        runner = options.view_as(StandardOptions).runner
+        raise DryRun(f"dry run: the pipeline was built and validated for {runner}; nothing was submitted")

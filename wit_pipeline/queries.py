@@ -26,7 +26,7 @@ from queries import multistream, ngrams, output, pageviews, union, wiki_api, wik
 from queries.normalize import normalize
 from queries.union import Candidate
 from wit_pipeline import files, summary
-from wit_pipeline.options import make_pipeline, pipeline_options
+from wit_pipeline.options import DryRun, make_pipeline, pipeline_options, stop_if_dry_run
 
 METRICS_NAMESPACE = "wit.queries"
 PROGRESS_EVERY_ARTICLES = 20_000
@@ -602,6 +602,9 @@ def run_pipeline(sources: Sources, config: QueryConfig, out: str, beam_argv: lis
     try:
         result = pipeline.run()
         result.wait_until_finish()
+        stop_if_dry_run(pipeline.options)
+    except DryRun:
+        raise
     except Exception as exc:  # noqa: BLE001 - runners wrap worker errors in their own types
         found = _INPUT_ERROR.findall(str(exc))
         if found:
