@@ -29,6 +29,12 @@ def test_demo_runs_the_whole_chain_and_finds_the_planted_images(tmp_path, capsys
     train = json.loads((out / "train" / "stats.json").read_text())
     assert train["steps"] == 20 and train["zero_shot"]["shapes"]["count"] == 96
     assert "== wit demo: the chain ran in" in printed and "report.html" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["stages_missing"] == [] and report["download"]["status"] == download["status"]
+    assert report["dedup"]["overlap"]["shapes"]["overlap"] == dedup["eval_sets"]["shapes"]["overlap"]
+    assert len(report["train"]["curve"]) >= 2
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and "audit report" in page
     # a re-run skips every finished stage
     assert wit(["demo", "--out", str(out), "--pages", "8", "--train-steps", "20"]) == 0
     assert printed.count("finished earlier") == 0 and capsys.readouterr().out.count("finished earlier, skipped") == 5

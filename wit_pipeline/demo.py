@@ -12,6 +12,7 @@ import time
 import yaml
 
 from wit_pipeline import demo_world, files
+from wit_pipeline.report import write_report
 from wit_pipeline.run import plan, run_plan
 
 DEMO_PORT = 18765
@@ -67,6 +68,7 @@ def main(args, beam_argv) -> int:
         with open(os.path.join(out, "demo.yaml"), "w") as f:
             yaml.safe_dump(config, f, sort_keys=False)
         run_plan(out, plan(config), force=args.force)
+    write_report(out)
     print(f"\n== wit demo: the chain ran in {time.monotonic() - started:.0f} s ==")
     queries, harvest, download = _stats(out, "queries"), _stats(out, "harvest"), _stats(out, "download")
     dedup, train = _stats(out, "dedup"), _stats(out, "train")
@@ -84,5 +86,6 @@ def main(args, beam_argv) -> int:
           f"zero-shot top-1 {shapes.get('top1', float('nan')):.3f} on {shapes.get('classes')} classes "
           f"(chance {chance:.3f})")
     print(f"audit   : {files.join(out, 'dedup', 'audit', 'report.html')}")
+    print(f"report  : {files.join(out, 'report.html')} (`wit report {args.out}` rebuilds it)")
     print(f"config  : {os.path.join(out, 'demo.yaml')} (re-run it with `wit run --config`)")
     return 0
