@@ -143,7 +143,7 @@ def render_html(report: dict, plots: dict[str, str]) -> str:
         rows = "".join(f"<tr><th>{html.escape(name)}</th><td>{ev['size']}</td><td>{ev['overlap']}</td>"
                        f"<td>{ev['overlap_pct']:.2f}%</td></tr>" for name, ev in dedup["overlap"].items())
         parts.append("<h2>Dedup and overlap</h2><table><tr><th>eval set</th><th>size</th><th>overlap</th>"
-                     f"<th>overlap %</th></tr>{rows}</table>" + _table(dedup["removed_by_reason"]))
+                     f"<th>overlap %</th></tr>{rows}</table><h3>Removed, by reason</h3>" + _table(dedup["removed_by_reason"]))
         parts.append(f'<p>kept {dedup["kept"]} of {dedup["input_samples"]}; '
                      f'image pairs: <a href="{html.escape(dedup["audit_html"])}">audit report</a></p>')
     if "train" in report:
