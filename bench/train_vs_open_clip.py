@@ -116,7 +116,8 @@ def main(argv=None) -> int:
         per_shard = -(-needed // max(2, args.workers))  # a shard per worker, enough for one pass
         started = time.time()
         shapes_world.write_shards(shards, n_samples=per_shard * max(2, args.workers),
-                                  samples_per_shard=per_shard, size=args.image_size)
+                                  samples_per_shard=per_shard, size=args.image_size,
+                                  render_size=min(args.image_size, 64))
         print(f"wrote {per_shard * max(2, args.workers)} samples in {time.time() - started:.0f}s to {shards}")
     shard_paths = find_shards(shards)
     open_clip_model = models.write_open_clip_config(args.model, str(workdir / "model")) \

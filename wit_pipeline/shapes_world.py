@@ -48,8 +48,8 @@ def _background(size: int, texture: str, rng: random.Random) -> Image.Image:
                 if (x // cell + y // cell) % 2:
                     draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=other)
     elif texture == "noisy":
-        noise = Image.frombytes("L", (size, size), rng.randbytes(size * size)).convert("RGB")
-        image = Image.blend(image, noise, 0.3)
+        jitters = [rng.randint(-40, 40) for _ in range(size * size)]
+        image.putdata([tuple(max(0, min(255, c + j)) for c in tint) for j in jitters])
     return image
 
 
@@ -77,8 +77,12 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-def write_shards(out_dir: str, n_samples: int, samples_per_shard: int, size: int = 32, seed: int = 0) -> list[str]:
-    """Captioned samples as shards written by `ShardWriter`; returns the tar paths."""
+def write_shards(out_dir: str, n_samples: int, samples_per_shard: int, size: int = 32, seed: int = 0,
+                 render_size: int | None = None) -> list[str]:
+    """Captioned samples as shards written by `ShardWriter`; returns the tar paths.
+
+    `render_size` draws smaller and upscales to `size` (fast large images for benchmarks).
+    """
     from shards.layout import sample_key
     from shards.writer import ShardWriter, write_totals
 
@@ -92,7 +96,9 @@ def write_shards(out_dir: str, n_samples: int, samples_per_shard: int, size: int
                 color, shape = rng.choice(all_classes)
                 texture = rng.choice(TEXTURES)
                 caption = rng.choice(CAPTIONS).format(color=color, shape=shape, texture=texture)
-                image = render(color, shape, texture, size, rng)
+                image = render(color, shape, texture, render_size or size, rng)
+                if image.size != (size, size):
+                    image = image.resize((size, size), Image.BICUBIC)
                 key = sample_key(shard_id, index, samples_per_shard)
                 writer.add({"key": key, "uid": key, "url": f"http://shapes.invalid/{key}.jpg", "caption": caption,
                             "status": "success", "width": size, "height": size,
