@@ -20,11 +20,11 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from collections import Counter
-from operator import itemgetter
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from queries.normalize import TOKEN_RE, fold
 
@@ -53,68 +53,182 @@ def count_text(text: str) -> tuple[dict, dict]:
     counter = NgramCounter(max_keys=None)
     counter.add(text)
     unigrams, pairs, _ = counter.drain()
-    return ({w: n for w, n in unigrams.items() if w not in _BOUNDARY_SET},
-            {a + " " + b: n for (a, b), n in pairs.items() if a not in _BOUNDARY_SET and b not in _BOUNDARY_SET})
+    words = unigrams.words
+    return (dict(zip(words, unigrams.counts.tolist())),
+            {words[a] + " " + words[b]: n
+             for a, b, n in zip(pairs.first.tolist(), pairs.second.tolist(), pairs.counts.tolist())})
+
+
+class UnigramCounts(NamedTuple):
+    """Word counts of a drain: `counts[i]` occurrences of `words[i]`."""
+    words: list[str]
+    counts: np.ndarray
+
+
+class PairCounts(NamedTuple):
+    """Bigram counts of a drain, as indices into the drain's `UnigramCounts.words`."""
+    first: np.ndarray
+    second: np.ndarray
+    counts: np.ndarray
+
+
+class _Vocabulary(dict):
+    """word -> dense id, assigning the next id to a new word (only new words run Python code)."""
+
+    def __missing__(self, word: str) -> int:
+        self[word] = word_id = len(self)
+        return word_id
+
+
+# Text is tokenized and counted in batches of about this many characters: large
+# enough that per-batch costs vanish, small enough to bound the pending text.
+BATCH_CHARS = 4_000_000
+_PAIR_SHIFT = np.int64(32)
+_LOW_32 = np.int64(0xFFFFFFFF)
+_SPACE, _EMPTY, _SEPARATOR = (pa.scalar(s, pa.large_string()) for s in (" ", "", KEY_SEPARATOR))
 
 
 class NgramCounter:
-    """Accumulates counts of many texts; `drain()` returns and resets them."""
+    """Accumulates exact counts of many texts; `drain()` returns and resets them.
+
+    The counting itself is vectorized, because per-token Python work (a Counter
+    update per token and per pair) is most of a plain counting script's time: texts
+    are buffered, then a batch is tokenized by one regex pass, its tokens turned into
+    dense word ids (Arrow dictionary encoding, then one dict lookup per *distinct*
+    word of the batch), unigrams counted with `bincount` and bigrams as sorted int64
+    codes `first_id << 32 | second_id` (`np.unique`). Pairs touching a clause
+    boundary, and the boundary marks themselves, are dropped right there.
+    Per-batch pair counts are kept as sorted runs and merged (one sort) when they
+    outgrow the merged counts, so each count is merged O(1) times on average.
+
+    Memory: pending text <= min(BATCH_CHARS, max_keys) characters, plus the
+    vocabulary, the word counts and up to ~2x the distinct pairs as int64 arrays
+    (16 bytes per distinct pair instead of a Counter's ~100).
+    """
 
     def __init__(self, max_keys: int | None = 3_000_000):
         self.max_keys = max_keys
-        self._unigrams: Counter = Counter()
-        self._pairs: Counter = Counter()
+        self._batch_chars = BATCH_CHARS if max_keys is None else max(1, min(BATCH_CHARS, max_keys))
+        self._reset()
+
+    def _reset(self) -> None:
+        # The boundary marks take the first ids, so "is a mark" is `id < len(BOUNDARY_CHARS)`.
+        self._vocab = _Vocabulary((mark, i) for i, mark in enumerate(BOUNDARY_CHARS))
+        self._word_counts = np.zeros(1024, dtype=np.int64)
+        self._pending: list[str] = []
+        self._pending_chars = 0
+        self._merged = (np.empty(0, np.int64), np.empty(0, np.int64))
+        self._runs: list[tuple[np.ndarray, np.ndarray]] = []
+        self._run_keys = 0
 
     def add(self, text: str) -> None:
-        tokens = tokens_with_boundaries(text)
-        self._unigrams.update(tokens)
-        self._pairs.update(zip(tokens, tokens[1:]))
+        self._pending.append(text)
+        self._pending_chars += len(text)
+        if self._pending_chars >= self._batch_chars:
+            self._count_pending()
 
     def full(self) -> bool:
-        return self.max_keys is not None and len(self._pairs) >= self.max_keys
+        if self.max_keys is None:
+            return False
+        if len(self._merged[0]) + self._run_keys >= self.max_keys:
+            self._merge_runs()  # the runs overlap: only the merged size is the distinct count
+        return len(self._merged[0]) >= self.max_keys
 
-    def drain(self) -> tuple[Counter, Counter, int]:
-        """(unigram counts, (w1, w2) pair counts, token total).
+    def _count_pending(self) -> None:
+        if not self._pending:
+            return
+        # A newline between texts is a clause boundary, so no pair spans two texts;
+        # fold() maps each text independently (NFKC does not compose across "\n").
+        tokens = _TOKENS_AND_BOUNDARIES.findall(fold("\n".join(self._pending)))
+        self._pending, self._pending_chars = [], 0
+        if not tokens:
+            return
+        encoded = pc.dictionary_encode(pa.array(tokens, type=pa.string()))
+        batch_words = encoded.dictionary.to_pylist()
+        to_global = np.fromiter(map(self._vocab.__getitem__, batch_words), dtype=np.int64, count=len(batch_words))
+        ids = to_global[encoded.indices.to_numpy(zero_copy_only=False)]
+        counts = np.bincount(ids, minlength=len(self._vocab))
+        if len(counts) > len(self._word_counts):
+            grown = np.zeros(max(len(counts), 2 * len(self._word_counts)), dtype=np.int64)
+            grown[:len(self._word_counts)] = self._word_counts
+            self._word_counts = grown
+        self._word_counts[:len(counts)] += counts
+        first, second = ids[:-1], ids[1:]
+        marks = len(BOUNDARY_CHARS)
+        in_clause = (first >= marks) & (second >= marks)
+        codes, pair_counts = np.unique((first[in_clause] << _PAIR_SHIFT) | second[in_clause], return_counts=True)
+        self._runs.append((codes, pair_counts.astype(np.int64)))
+        self._run_keys += len(codes)
+        if self._run_keys >= len(self._merged[0]):
+            self._merge_runs()
 
-        The counts still hold the boundary marks; they are dropped only where keys
-        are few (after merging and pruning), which keeps the per-key work at flush
-        time to the minimum.
-        """
-        unigrams, pairs = self._unigrams, self._pairs
-        self._unigrams, self._pairs = Counter(), Counter()
-        marks = sum(unigrams[mark] for mark in _BOUNDARY_SET.intersection(unigrams))
-        return unigrams, pairs, sum(unigrams.values()) - marks
+    def _merge_runs(self) -> None:
+        if not self._runs:
+            return
+        codes = np.concatenate([self._merged[0]] + [c for c, _ in self._runs])
+        counts = np.concatenate([self._merged[1]] + [n for _, n in self._runs])
+        self._runs, self._run_keys = [], 0
+        if not len(codes):
+            return
+        order = np.argsort(codes, kind="stable")
+        codes, counts = codes[order], counts[order]
+        starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
+        self._merged = (codes[starts], np.add.reduceat(counts, starts))
+
+    def drain(self) -> tuple[UnigramCounts, PairCounts, int]:
+        """(word counts, pair counts, token total) of everything added; boundary marks excluded."""
+        self._count_pending()
+        self._merge_runs()
+        marks = len(BOUNDARY_CHARS)
+        words = list(self._vocab)[marks:]
+        word_counts = self._word_counts[marks:len(self._vocab)].copy()
+        codes, pair_counts = self._merged
+        self._reset()
+        first = (codes >> _PAIR_SHIFT) - marks
+        second = (codes & _LOW_32) - marks
+        return (UnigramCounts(words, word_counts), PairCounts(first, second, pair_counts),
+                int(word_counts.sum()))
 
 
-def split_shards(unigrams: dict, pairs: dict, num_shards: int) -> Iterator[tuple[tuple[str, int], tuple[bytes, bytes]]]:
-    """((kind, shard), (keys, counts)) for every non-empty shard of a flush.
+def split_shards(unigrams: UnigramCounts, pairs: PairCounts,
+                 num_shards: int) -> Iterator[tuple[tuple[str, int], tuple[bytes, bytes]]]:
+    """((kind, shard), (keys, counts)) for every non-empty shard of a drain.
 
     A bigram goes to its first word's shard, so the stable hash is computed once per
     distinct word, not per distinct pair. Keys travel as one NUL-separated UTF-8
-    string and counts as int64 bytes: the per-key work is C-level (map, join,
-    argsort), which matters because a flush handles millions of keys.
+    string and counts as int64 bytes. The per-key work is C-level: bigram keys are
+    built by Arrow (`w1 + " " + w2 + NUL`), and a shard's key blob is a slice of
+    that array's character buffer; this matters because a flush handles millions
+    of keys.
     """
-    shard_of = {word: zlib.crc32(word.encode("utf-8")) % num_shards for word in unigrams}
-    words = list(unigrams)
-    yield from _split(UNIGRAM, words, unigrams.values(), map(shard_of.__getitem__, words), num_shards)
-    pair_keys = list(pairs)
-    yield from _split(BIGRAM, list(map(" ".join, pair_keys)), pairs.values(),
-                      map(shard_of.__getitem__, map(itemgetter(0), pair_keys)), num_shards)
-
-
-def _split(kind: str, keys: list[str], counts, shard_ids, num_shards: int):
-    if not keys:
+    words = unigrams.words
+    if not words:
         return
-    ids = np.fromiter(shard_ids, dtype=np.int32, count=len(keys))
+    shard_of = np.fromiter(map(zlib.crc32, map(str.encode, words)), dtype=np.int64, count=len(words)) % num_shards
+    word_array = pa.array(words, type=pa.large_string())
+    yield from _split(UNIGRAM, word_array, np.arange(len(words)), None, unigrams.counts, shard_of, num_shards)
+    if len(pairs.counts):
+        yield from _split(BIGRAM, word_array, pairs.first, pairs.second, pairs.counts, shard_of, num_shards)
+
+
+def _split(kind: str, word_array: pa.Array, first: np.ndarray, second: np.ndarray | None,
+           counts: np.ndarray, shard_of: np.ndarray, num_shards: int):
+    ids = shard_of[first]
     order = np.argsort(ids, kind="stable")
-    sorted_counts = np.fromiter(counts, dtype=np.int64, count=len(keys))[order]
-    sorted_keys = list(map(keys.__getitem__, order.tolist()))
+    keys = word_array.take(pa.array(first[order]))
+    if second is not None:
+        keys = pc.binary_join_element_wise(keys, word_array.take(pa.array(second[order])), _SPACE)
+    keys = pc.binary_join_element_wise(keys, _EMPTY, _SEPARATOR)  # every key ends with NUL
+    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int64)[keys.offset:keys.offset + len(keys) + 1]
+    characters = keys.buffers()[2]
+    sorted_counts = counts[order]
     bounds = np.searchsorted(ids[order], np.arange(num_shards + 1)).tolist()
     for shard in range(num_shards):
         lo, hi = bounds[shard], bounds[shard + 1]
         if lo < hi:
-            yield (kind, shard), (KEY_SEPARATOR.join(sorted_keys[lo:hi]).encode("utf-8"),
-                                  sorted_counts[lo:hi].tobytes())
+            # Drop the last key's NUL: separators go between keys.
+            blob = characters[int(offsets[lo]):int(offsets[hi]) - 1].to_pybytes()
+            yield (kind, shard), (blob, sorted_counts[lo:hi].tobytes())
 
 
 def merge_shard(kind: str, parts: Iterable[tuple[bytes, bytes]], min_count: int) -> Iterator[tuple[str, int]]:
