@@ -66,6 +66,9 @@ def create_embedding_model(model: str, pretrained: str | None, device: str = "cp
     net, _, preprocess_val, _ = create_model(model, pretrained=None if is_random_init(pretrained) else pretrained,
                                              device=device, precision=precision_for(device))
     net.eval()
+    # Never trained here; without grads its outputs can also cross process boundaries
+    # (Beam's multi-process shared model calls it through a proxy).
+    net.requires_grad_(False)
     return net, preprocess_val
 
 

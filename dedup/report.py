@@ -115,7 +115,7 @@ def render_html(report: dict, pairs: dict[str, list[dict]], eval_thumbs: dict[st
                f"{report['dataset']['shards']} shard(s), {report['dataset']['undecodable']} undecodable.</p>")
     if "duplicates" in report:
         dup = report["duplicates"]
-        out.append("<h2>Duplicates inside the set</h2><table><tr><th>reason</th><th>removed</th></tr>")
+        out.append("<h2>Removed samples by reason</h2><table><tr><th>reason</th><th>removed</th></tr>")
         for reason, count in dup["removed_by_reason"].items():
             out.append(f"<tr><td>{html.escape(reason)}</td><td>{count:,}</td></tr>")
         out.append("</table>")
