@@ -36,12 +36,11 @@ import itertools
 import operator
 import re
 import threading
-import unicodedata
 from typing import Iterable, Sequence
 
 import ahocorasick
 
-from queries.normalize import TOKEN_RE, tokenize
+from queries.normalize import normalize, tokenize
 
 # Inserted after case folding, so it never collides with a text token or a query token.
 _SENTINEL = "Q"
@@ -55,42 +54,50 @@ _FIRST = operator.itemgetter(0)
 _SECOND = operator.itemgetter(1)
 _NO_QUERY = ("", _UNKNOWN_SYMBOL)
 
-# ASCII fast path: after lower(), token characters are [a-z0-9] plus inner ' and -;
-# every other byte separates tokens, except the sentinel "Q" (no other upper case is left).
-_ASCII_TABLE = bytes(c if (48 <= c <= 57 or 97 <= c <= 122 or c in b"'-Q") else 32 for c in range(256))
-# ' and - only join tokens when single and between two token characters.
-_STRAY_JOINERS = re.compile(rb"['\-]{2,}|(?<![a-z0-9])['\-]+|['\-]+(?![a-z0-9])")
+# Byte-level tokenizer for a batch. After lower(), token bytes are ASCII [a-z0-9], the
+# joiners ' and -, and every byte >= 0x80; every other byte separates tokens, except the
+# sentinel "Q" (no other upper case is left). A raw text only reaches it when it is ASCII,
+# where this is exactly `tokenize`; a non-ASCII text is replaced by its `normalize`d form
+# first (tokens joined by spaces), which these rules leave as it is.
+_TOKEN_BYTES = bytes(c if (48 <= c <= 57 or 97 <= c <= 122 or c in b"'-Q" or c >= 0x80) else 32 for c in range(256))
+# ' and - only join tokens when single and between two token characters; any other run
+# of them separates. Written to start with the joiner class so that `re` jumps from one
+# joiner to the next instead of trying lookbehinds at every byte (12x faster).
+_STRAY_JOINERS = re.compile(rb"['\-](?:['\-]+|(?<![a-z0-9\x80-\xff]['\-])|(?![a-z0-9\x80-\xff]))")
 
 
-def ascii_tokens(texts: Sequence[str]) -> list[bytes]:
-    """`tokenize` of each ASCII text (no newlines inside), as bytes, each followed by a sentinel token."""
-    return _ascii_tokens_of_joined("\n".join(texts))
-
-
-def _ascii_tokens_of_joined(joined: str) -> list[bytes]:
-    data = (joined + "\n").encode("ascii").lower().replace(b"\n", b" Q ").translate(_ASCII_TABLE)
+def batch_tokens(texts: Sequence[str]) -> list[bytes]:
+    """`tokenize` of each text, as UTF-8 bytes, each text's tokens followed by a sentinel token."""
+    joined = "\n".join(texts)
+    if joined.count("\n") != len(texts) - 1:  # a line break inside a text is just whitespace
+        texts = [text.replace("\n", " ") for text in texts]
+        joined = "\n".join(texts)
+    if not joined.isascii():
+        texts = list(texts)
+        for i in itertools.compress(itertools.count(), map(operator.not_, map(str.isascii, texts))):
+            texts[i] = normalize(texts[i])
+        joined = "\n".join(texts)
+    data = (joined + "\n").encode().lower().replace(b"\n", b" Q ").translate(_TOKEN_BYTES)
     if b"'" in data or b"-" in data:
         data = _STRAY_JOINERS.sub(b" ", data)
     return data.split()
 
 
-def unicode_tokens(texts: Sequence[str]) -> list[bytes]:
-    """`tokenize` of each text (no newlines inside), as UTF-8 bytes, each followed by a sentinel token."""
-    joined = "\n".join(texts) + "\n"
-    folded = unicodedata.normalize("NFKC", joined).casefold().replace("\u2019", "'")
-    marked = folded.replace("\n", f" {_SENTINEL} ")
-    return list(map(str.encode, TOKEN_RE.findall(marked)))
+def ascii_tokens(texts: Sequence[str]) -> list[bytes]:
+    """`batch_tokens` of ASCII texts (kept for callers of the ASCII-only fast path)."""
+    return batch_tokens(texts)
 
 
-def _chunks_per_text(items: list[str]) -> list[str]:
-    """["a", "b c", "Q", "Q", "d", "Q"] -> ["a\nb c\n", "", "d\n"]: each text's items, one per line.
+def _per_text(items: list[str]) -> Iterable[list[str]]:
+    """["a", "b c", Q, Q, "d", Q] -> ["a", "b c"], [], ["d"]: `items` cut at each sentinel object.
 
-    Queries never contain a line break nor end in an upper-case "Q", so splitting on the
-    sentinel's line is exact, and no Python code runs per item.
+    Sentinels are found by identity (`operator.is_` over a C-level `map`), so no Python
+    code runs per item and no item is copied or re-hashed.
     """
-    chunks = ("\n".join(items) + "\n").split(f"{_SENTINEL}\n")
-    chunks.pop()  # what follows the last sentinel: always empty
-    return chunks
+    ends = list(itertools.compress(itertools.count(), map(operator.is_, items, itertools.repeat(_SENTINEL))))
+    starts = [0]
+    starts += map(operator.add, ends, itertools.repeat(1))
+    return map(items.__getitem__, map(slice, starts, ends))
 
 
 def read_query_file(path: str) -> list[str]:
@@ -170,12 +177,11 @@ class QueryMatcher:
     def _match_tokens(self, tokens: list[bytes], n_texts: int) -> list[list[str]]:
         info = list(map(self._token_info.get, tokens, itertools.repeat(_NO_QUERY)))
         single = list(filter(None, map(_FIRST, info)))
-        encoded = "".join(map(_SECOND, info))
-        multi = list(map(_SECOND, self._automaton.iter(encoded)))
+        multi = list(map(_SECOND, self._automaton.iter("".join(map(_SECOND, info)))))
         if len(multi) == n_texts:  # only sentinels: no multi-token query in the whole batch
-            per_text = map(str.splitlines, _chunks_per_text(single))
+            per_text = _per_text(single)
         else:
-            per_text = map(str.splitlines, map(operator.add, _chunks_per_text(single), _chunks_per_text(multi)))
+            per_text = map(itertools.chain, _per_text(single), _per_text(multi))
         found = list(map(list, map(dict.fromkeys, per_text)))
         if len(found) != n_texts:
             raise AssertionError(f"{len(found)} results for {n_texts} texts")
@@ -185,18 +191,7 @@ class QueryMatcher:
         """For each text, the queries it contains, each once."""
         if not texts:
             return []
-        joined = "\n".join(texts)
-        if joined.count("\n") != len(texts) - 1:  # newlines inside a text are just whitespace
-            texts = [t.replace("\n", " ") for t in texts]
-            joined = "\n".join(texts)
-        if joined.isascii():
-            return self._match_tokens(_ascii_tokens_of_joined(joined), len(texts))
-        is_ascii = list(map(str.isascii, texts))
-        plain = [t for t, a in zip(texts, is_ascii) if a]
-        other = [t for t, a in zip(texts, is_ascii) if not a]
-        plain_results = iter(self._match_tokens(ascii_tokens(plain), len(plain)) if plain else [])
-        other_results = iter(self._match_tokens(unicode_tokens(other), len(other)))
-        return [next(plain_results) if a else next(other_results) for a in is_ascii]
+        return self._match_tokens(batch_tokens(texts), len(texts))
 
     def match(self, text: str) -> list[str]:
         return self.match_batch([text])[0]
