@@ -4,8 +4,9 @@ Both train the same model on the same shards (written with our ShardWriter) at t
 batch size, precision, device, data workers and thread count. Each side's per-step
 wall time (data wait included) comes from its own per-step log: `OUT/log.jsonl`
 (`interval_s`) for wit, `out.log` (`Batch (t)`) for open_clip. The first
-`--warmup-steps` steps (worker start-up, allocator warm-up, compilation) are left out.
-Sides alternate `--repeats` times and the median samples/s of each is compared.
+`--warmup-steps` steps (worker start-up, allocator warm-up, compilation) are left out;
+a run's samples/s is the batch size over its median step time. Sides alternate
+`--repeats` times and the median samples/s of each is compared.
 
 CPU (default; what CI and laptops have):
     python bench/train_vs_open_clip.py
@@ -47,7 +48,7 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=int, default=1, help="DataLoader workers (both sides)")
     parser.add_argument("--threads", type=int, default=1,
                         help="OMP_NUM_THREADS for both sides (CPU); 0 leaves it unset")
-    parser.add_argument("--repeats", type=int, default=2, help="alternating runs per side")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs per side")
     parser.add_argument("--shards", help="existing shard directory (default: generate a shapes world)")
     parser.add_argument("--workdir", help="where shards and run outputs go (default: a temp dir)")
     args = parser.parse_args(argv)
@@ -73,10 +74,12 @@ def _run(command, env, cwd) -> None:
 
 
 def _samples_per_second(step_times: list[float], args) -> float:
+    """Batch size over the median step time: on a shared machine a few steps stall on other
+    jobs, and the median step is the steady state both trainers reach between stalls."""
     timed = step_times[args.warmup_steps:args.warmup_steps + args.steps]
     if len(timed) < args.steps:
         raise SystemExit(f"only {len(step_times)} steps logged, wanted {args.warmup_steps + args.steps}")
-    return len(timed) * args.batch_size / sum(timed)
+    return args.batch_size / statistics.median(timed)
 
 
 def run_wit(args, shards: str, out: pathlib.Path) -> float:
@@ -133,9 +136,12 @@ def main(argv=None) -> int:
         open_clip_rates.append(run_open_clip(args, shard_paths, workdir / f"open_clip-{repeat}", open_clip_model))
         print(f"  run {repeat + 1}: open_clip_train  {open_clip_rates[-1]:8.1f} samples/s", flush=True)
     wit, open_clip = statistics.median(wit_rates), statistics.median(open_clip_rates)
+    # Runs next to each other in time share the machine's load: their ratio cancels slow drifts.
+    pairs = [w / o for w, o in zip(wit_rates, open_clip_rates)]
     print(f"wit train:       {wit:.1f} samples/s (median)")
     print(f"open_clip_train: {open_clip:.1f} samples/s (median)")
-    print(f"ratio wit/open_clip: {wit / open_clip:.2f}x (target >= 1.0x)")
+    print(f"ratio wit/open_clip: {wit / open_clip:.2f}x (target >= 1.0x); per adjacent pair: "
+          f"{', '.join(f'{r:.2f}' for r in pairs)} (geometric mean {statistics.geometric_mean(pairs):.2f}x)")
     return 0
 
 
