@@ -40,10 +40,12 @@ def test_border_pads_with_white_and_keeps_content_centred():
     assert img.getpixel((128, 128))[0] < 15  # centre is the image
 
 
-def test_resize_only_if_bigger_keeps_small_images():
-    out = process_image(encode(Image.new("RGB", (100, 50))),
-                        ImageOptions(resize_mode="keep_ratio", resize_only_if_bigger=True))
-    assert (out.width, out.height) == (100, 50)
+@pytest.mark.parametrize("mode", ["keep_ratio", "center_crop", "border"])
+def test_resize_only_if_bigger_leaves_small_images_alone(mode):
+    out = process_image(encode(Image.new("RGB", (100, 50))), ImageOptions(resize_mode=mode, resize_only_if_bigger=True))
+    assert (out.width, out.height) == (100, 50)  # not padded either, as in img2dataset
+    big = process_image(encode(Image.new("RGB", (600, 300))), ImageOptions(resize_mode=mode, resize_only_if_bigger=True))
+    assert big.height == 256 if mode != "border" else (big.width, big.height) == (256, 256)
 
 
 def test_large_jpeg_is_draft_decoded_to_the_right_size():

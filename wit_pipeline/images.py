@@ -97,6 +97,8 @@ def _resize(img: Image.Image, opts: ImageOptions) -> Image.Image:
         return img
     width, height = img.size
     scale = _target_scale(width, height, opts)
+    if opts.resize_only_if_bigger and scale == 1.0:
+        return img  # img2dataset neither resizes, crops nor pads such an image
     if scale != 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         # img2dataset's choice: area averaging (cv2.INTER_AREA == Pillow's BOX) to shrink,
