@@ -167,6 +167,14 @@ def load_block(tar: str, tag: str) -> tuple[str, FeatureTable]:
     return tar, FeatureTable.load(shard_embedding_path(tar, tag))
 
 
+def load_eval(name: str, path: str) -> tuple[str, EvalFeatures]:
+    """An eval set's cached feature table, split into decodable images and failures."""
+    table = FeatureTable.load(path)
+    ok = table.ok
+    undecodable = tuple((str(k), str(e)) for k, e in zip(table.keys[~ok], table.errors[~ok]))
+    return name, EvalFeatures(name, table.select(ok), undecodable)
+
+
 class _SearchEvalSets(beam.DoFn):
     def __init__(self, config: DetectionConfig):
         self._config = config
@@ -186,9 +194,10 @@ class _SearchEvalSets(beam.DoFn):
                 k=self._config.top_k, threshold=self._config.similarity_threshold,
                 phash_distance=self._config.phash_distance, backend=self._backend, device=self._device)
             yield name, state
+            eval_ids = ev.table.keys
             for m in matches:
-                yield beam.pvalue.TaggedOutput("matches", (name, (m.eval_index, m.key, tar, m.similarity,
-                                                                   m.phash_distance)))
+                yield beam.pvalue.TaggedOutput("matches", (name, (str(eval_ids[m.eval_index]), m.key, tar,
+                                                                   m.similarity, m.phash_distance)))
 
 
 class MergeNearest(beam.CombineFn):
@@ -198,6 +207,8 @@ class MergeNearest(beam.CombineFn):
         return None
 
     def add_input(self, acc, state):
+        if state is None:
+            return acc
         return state if acc is None else acc.merge(state)
 
     def merge_accumulators(self, accs):
@@ -212,32 +223,37 @@ class MergeNearest(beam.CombineFn):
 
 
 class DetectOverlap(beam.PTransform):
-    """Shard feature tables -> {"nearest": (name, NearestState), "matches": (name, [match...])}.
+    """Shard feature tables -> {"nearest": (name, NearestState | None), "matches": (name, [match...]),
+    "evals": one {name: EvalFeatures} dict}; a match is (eval_id, key, shard, similarity, pHash distance).
 
-    Every eval set gets an output even when no shard matched it (the seeds below).
+    The eval tables are read from their cache files by the workers (a side input), not
+    shipped inside the pipeline graph. Every eval set gets an output even when no shard
+    matched it (the seeds below); its nearest state is None when there was no shard at all.
     """
 
-    def __init__(self, config: DetectionConfig, evals: dict[str, EvalFeatures]):
+    def __init__(self, config: DetectionConfig, eval_paths: dict[str, str]):
         super().__init__()
         self._config = config
-        self._evals = evals
+        self._eval_paths = eval_paths
 
     def expand(self, blocks):
         p = blocks.pipeline
-        evals_side = beam.pvalue.AsSingleton(p | "Eval features" >> beam.Create([self._evals]))
+        evals = (p | "Eval tables" >> beam.Create(sorted(self._eval_paths.items()))
+                 | "Load eval tables" >> beam.MapTuple(load_eval)
+                 | "Eval dict" >> beam.combiners.ToDict())
+        evals_side = beam.pvalue.AsSingleton(evals)
         searched = blocks | "Search" >> beam.ParDo(_SearchEvalSets(self._config), evals_side).with_output_types(
             tuple[str, search.NearestState]).with_outputs(
             "matches", main="nearest")
-        seeds_nearest = p | "Seed nearest" >> beam.Create(
-            [(name, search.NearestState.empty(len(ev.table), self._config.top_k)) for name, ev in sorted(self._evals.items())])
+        seeds_nearest = p | "Seed nearest" >> beam.Create([(name, None) for name in sorted(self._eval_paths)])
         nearest = ((searched.nearest, seeds_nearest) | "All nearest" >> beam.Flatten()
                    | "Merge nearest" >> beam.CombinePerKey(MergeNearest()))
-        seeds_matches = p | "Seed matches" >> beam.Create([(name, None) for name in sorted(self._evals)])
+        seeds_matches = p | "Seed matches" >> beam.Create([(name, None) for name in sorted(self._eval_paths)])
         matches = ((searched.matches, seeds_matches) | "All matches" >> beam.Flatten()
                    | "Matches per eval set" >> beam.GroupByKey()
                    | "Sort matches" >> beam.MapTuple(
                        lambda name, ms: (name, sorted((m for m in ms if m is not None), key=lambda m: (m[0], m[1])))))
-        return {"nearest": nearest, "matches": matches}
+        return {"nearest": nearest, "matches": matches, "evals": evals}
 
 
 def _count_block(block):
@@ -260,10 +276,9 @@ def _undecodable_rows(block):
         yield str(key), tar, str(error)
 
 
-def overlap_table(name: str, ev: EvalFeatures, matches) -> pa.Table:
-    ids = ev.table.keys
+def overlap_table(matches) -> pa.Table:
     return pa.table({
-        "eval_id": pa.array([str(ids[m[0]]) for m in matches], pa.string()),
+        "eval_id": pa.array([m[0] for m in matches], pa.string()),
         "key": pa.array([m[1] for m in matches], pa.string()),
         "similarity": pa.array([float(m[3]) for m in matches], pa.float32()),
         "phash_distance": pa.array([int(m[4]) for m in matches], pa.int16()),
@@ -271,7 +286,9 @@ def overlap_table(name: str, ev: EvalFeatures, matches) -> pa.Table:
     })
 
 
-def nearest_table(ev: EvalFeatures, state: search.NearestState) -> pa.Table:
+def nearest_table(ev: EvalFeatures, state: search.NearestState | None, k: int) -> pa.Table:
+    if state is None:
+        state = search.NearestState.empty(len(ev.table), k)
     found = state.keys != ""
     return pa.table({
         "eval_id": pa.array([str(x) for x in ev.table.keys], pa.string()),
@@ -289,24 +306,25 @@ def nearest_table(ev: EvalFeatures, state: search.NearestState) -> pa.Table:
 class WriteOverlap(beam.PTransform):
     """Writes `overlap-NAME.parquet` and `nearest-NAME.parquet` per eval set into out_dir."""
 
-    def __init__(self, out_dir: str, evals: dict[str, EvalFeatures]):
+    def __init__(self, out_dir: str, k: int):
         super().__init__()
         self._out_dir = out_dir
-        self._evals = evals
+        self._k = k
 
     def expand(self, detected):
-        out_dir, evals = self._out_dir, self._evals
+        out_dir, k = self._out_dir, self._k
 
         def write_overlap(name, matches):
-            files.write_parquet(files.join(out_dir, f"overlap-{name}.parquet"), overlap_table(name, evals[name], matches))
+            files.write_parquet(files.join(out_dir, f"overlap-{name}.parquet"), overlap_table(matches))
             return name
 
-        def write_nearest(name, state):
-            files.write_parquet(files.join(out_dir, f"nearest-{name}.parquet"), nearest_table(evals[name], state))
+        def write_nearest(item, evals):
+            name, state = item
+            files.write_parquet(files.join(out_dir, f"nearest-{name}.parquet"), nearest_table(evals[name], state, k))
             return name
 
         return ((detected["matches"] | "Write overlap" >> beam.MapTuple(write_overlap)),
-                (detected["nearest"] | "Write nearest" >> beam.MapTuple(write_nearest)))
+                (detected["nearest"] | "Write nearest" >> beam.Map(write_nearest, evals=beam.pvalue.AsSingleton(detected["evals"]))))
 
 
 def write_dataset_counts(blocks, out_dir: str):
@@ -392,13 +410,7 @@ def run_features(prep: Prepared, beam_argv: list[str]) -> dict:
 
 
 def load_eval_features(prep: Prepared) -> dict[str, EvalFeatures]:
-    result = {}
-    for name, path in prep.eval_cache.items():
-        table = FeatureTable.load(path)
-        ok = table.ok
-        undecodable = tuple((str(k), str(e)) for k, e in zip(table.keys[~ok], table.errors[~ok]))
-        result[name] = EvalFeatures(name, table.select(ok), undecodable)
-    return result
+    return dict(load_eval(name, path) for name, path in prep.eval_cache.items())
 
 
 def add_detection_arguments(parser: argparse.ArgumentParser, eval_required: bool) -> None:
@@ -445,27 +457,26 @@ def config_from_args(args, beam_argv=()) -> DetectionConfig:
 class Audit(beam.PTransform):
     """Shard feature tables -> overlap/nearest parquet per eval set and dataset counts in out_dir."""
 
-    def __init__(self, config: DetectionConfig, evals: dict[str, EvalFeatures], out_dir: str):
+    def __init__(self, config: DetectionConfig, eval_paths: dict[str, str], out_dir: str):
         super().__init__()
-        self._config, self._evals, self._out_dir = config, evals, out_dir
+        self._config, self._eval_paths, self._out_dir = config, eval_paths, out_dir
 
     def expand(self, blocks):
         write_dataset_counts(blocks, self._out_dir)
-        detected = blocks | "Overlap" >> DetectOverlap(self._config, self._evals)
-        detected | "Write" >> WriteOverlap(self._out_dir, self._evals)
+        detected = blocks | "Overlap" >> DetectOverlap(self._config, self._eval_paths)
+        detected | "Write" >> WriteOverlap(self._out_dir, self._config.top_k)
         return detected
 
 
-def run_detection(prep: Prepared, evals: dict[str, EvalFeatures], out_dir: str, beam_argv: list[str],
-                  extra=None) -> None:
+def run_detection(prep: Prepared, out_dir: str, beam_argv: list[str], extra=None) -> None:
     """Phase 2: `Audit` over every shard table, plus `extra(blocks, detected)` (dedup's removals)."""
     files.makedirs(out_dir)
     started = time.time()
-    print(f"detect: {len(prep.shards)} shard(s) against {len(evals)} eval set(s)", flush=True)
+    print(f"detect: {len(prep.shards)} shard(s) against {len(prep.eval_cache)} eval set(s)", flush=True)
     with make_pipeline(pipeline_options(beam_argv)) as p:
         blocks = (p | "Shards" >> beam.Create(prep.shards)
                   | "Load features" >> beam.Map(load_block, tag=prep.tag))
-        detected = blocks | "Audit" >> Audit(prep.config, evals, out_dir)
+        detected = blocks | "Audit" >> Audit(prep.config, prep.eval_cache, out_dir)
         if extra is not None:
             extra(blocks, detected)
     print(f"detect: done in {time.time() - started:.1f}s", flush=True)
@@ -478,8 +489,8 @@ def main(args, beam_argv: list[str]) -> int:
     config = config_from_args(args, beam_argv)
     prep = prepare(args.shards, args.eval, config)
     feature_counts = run_features(prep, beam_argv)
+    run_detection(prep, args.out, beam_argv)
     evals = load_eval_features(prep)
-    run_detection(prep, evals, args.out, beam_argv)
     report = report_lib.build_report(args.out, prep, evals, zero_shot_checkpoint=args.zero_shot_checkpoint,
                                      report_pairs=args.report_pairs, features=feature_counts)
     finish(args.out, "wit audit", report_lib.summary_stats(report))

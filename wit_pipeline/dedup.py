@@ -133,11 +133,10 @@ class FindDuplicates(beam.PTransform):
 
 # ---------------------------------------------------------------- removal list
 
-def _overlap_removals(item, evals):
+def _overlap_removals(item):
     name, matches = item
-    eval_ids = evals[name].table.keys
-    for eval_index, key, tar, similarity, distance in matches:
-        yield key, ("eval_overlap", tar, f"{name}:{eval_ids[eval_index]}")
+    for eval_id, key, tar, similarity, distance in matches:
+        yield key, ("eval_overlap", tar, f"{name}:{eval_id}")
 
 
 def _undecodable_removals(block):
@@ -240,7 +239,7 @@ class WriteFilteredShards(beam.PTransform):
 
 # ---------------------------------------------------------------- driver
 
-def run_dedup(prep, evals, audit_dir, beam_argv, phash_distance, within_similarity):
+def run_dedup(prep, audit_dir, beam_argv, phash_distance, within_similarity):
     """Phase 2 of dedup: the audit plus duplicates, writing `removed.parquet`."""
     tag = prep.tag
 
@@ -248,14 +247,14 @@ def run_dedup(prep, evals, audit_dir, beam_argv, phash_distance, within_similari
         duplicates = blocks | "Duplicates" >> FindDuplicates(phash_distance, within_similarity, prep.shards, tag,
                                                              prep.config.device)
         undecodable = blocks | "Undecodable" >> beam.FlatMap(_undecodable_removals)
-        overlapping = detected["matches"] | "Overlapping keys" >> beam.FlatMap(_overlap_removals, evals=evals)
+        overlapping = detected["matches"] | "Overlapping keys" >> beam.FlatMap(_overlap_removals)
         ((duplicates, overlapping, undecodable) | "All removals" >> beam.Flatten()
          | "One reason per key" >> beam.CombinePerKey(_first_reason)
          | "Gather removals" >> beam.combiners.ToList()
          | "Write removed" >> beam.Map(lambda rows: files.write_parquet(
              files.join(audit_dir, "removed.parquet"), removed_table(rows))))
 
-    audit.run_detection(prep, evals, audit_dir, beam_argv, extra=extra)
+    audit.run_detection(prep, audit_dir, beam_argv, extra=extra)
 
 
 def run_reshard(prep, audit_dir, shards_out, samples_per_shard, beam_argv) -> dict:
@@ -292,9 +291,9 @@ def main(args, beam_argv: list[str]) -> int:
     config = audit.config_from_args(args, beam_argv)
     prep = audit.prepare(args.shards, args.eval, config)
     feature_counts = audit.run_features(prep, beam_argv)
-    evals = audit.load_eval_features(prep)
     audit_dir = files.join(args.out, "audit")
-    run_dedup(prep, evals, audit_dir, beam_argv, config.phash_distance, args.within_similarity)
+    run_dedup(prep, audit_dir, beam_argv, config.phash_distance, args.within_similarity)
+    evals = audit.load_eval_features(prep)
     removed = files.read_parquet(files.join(audit_dir, "removed.parquet"))
     by_reason = {reason: 0 for reason in REASON_ORDER}
     for reason in removed.column("reason").to_pylist():
