@@ -4,13 +4,19 @@ Generates (once, cached) a multi-file MediaWiki XML dump of at least 200 MB of
 wikitext, then in one run, over the same files:
   1. baseline: one Python process reads each dump with the same streaming reader,
      reduces wikitext with the same `to_plain_text`, tokenizes with
-     `queries.normalize.tokenize` and updates two `collections.Counter`s;
-  2. `wit queries` counting pipeline on 1 worker (FnApiRunner, in-process);
-  3. the same on N workers (`--direct_running_mode multi_processing`).
-Prints MB/s (wall clock) and MB per CPU-second, the per-core ratios and the 1 -> N
-wall-clock speed-up, and checks that both sides found the same word counts.
+     `queries.normalize.tokenize` and updates two `collections.Counter`s
+     (unigrams, and bigrams as `zip(tokens, tokens[1:])`);
+  2. `wit queries` on 1 worker in-process (FnApiRunner `in_memory`): the per-core
+     rate compared with the baseline;
+  3. `wit queries` with `--direct_running_mode multi_processing` on 1 worker and on
+     N workers: the 1 -> N scaling, measured in the same runner mode so that both
+     sides pay the same SDK-worker start-up (the in-process -> N figure is printed
+     too).
+Prints MB/s (wall clock), MB per CPU-second and the load average for every run,
+the per-core ratios and the speed-ups, and checks that every run found the same
+word counts as the baseline. `--repeat R` runs the whole sequence R times.
 
-    .venv/bin/python bench/queries_throughput.py [--mb 200] [--workers 2]
+    .venv/bin/python bench/queries_throughput.py [--mb 200] [--files 8] [--workers 2] [--repeat 1]
 """
 from __future__ import annotations
 
@@ -92,10 +98,9 @@ def baseline(paths: list[str]) -> tuple[float, collections.Counter]:
     return time.perf_counter() - started, unigrams
 
 
-def ours(paths: list[str], workers: int, min_word_count: int) -> tuple[float, dict]:
+def ours(paths: list[str], mode: str, workers: int, min_word_count: int) -> tuple[float, dict]:
     out = tempfile.mkdtemp(prefix="wit-queries-bench-")
-    argv = (["--direct_running_mode", "multi_processing", "--direct_num_workers", str(workers)]
-            if workers > 1 else ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"])
+    argv = ["--direct_running_mode", mode, "--direct_num_workers", str(workers)]
     config = QueryConfig(min_word_count=min_word_count, min_bigram_count=1000, count_shards=64)
     started = time.perf_counter()
     run_pipeline(Sources(dump_paths=tuple(paths)), config, out, argv)
@@ -105,11 +110,47 @@ def ours(paths: list[str], workers: int, min_word_count: int) -> tuple[float, di
     return seconds, {r["query"]: r["count"] for r in table if r["source"] == "unigram"}
 
 
+def _line(label: str, megabytes: float, seconds: float, cpu: CpuMeter, load: float) -> str:
+    return (f"{label:<36s}{seconds:7.1f} s  {megabytes / seconds:6.2f} MB/s   cpu {cpu.seconds:6.1f} s  "
+            f"{megabytes / cpu.seconds:6.2f} MB/cpu-s   load {load:4.2f}")
+
+
+def run_once(paths: list[str], megabytes: float, workers: int) -> bool:
+    load = os.getloadavg()[0]
+    with CpuMeter() as base_cpu:
+        base_s, base_unigrams = baseline(paths)
+    print(_line("baseline Counter pass (1 process):", megabytes, base_s, base_cpu, load), flush=True)
+    expected = {w: n for w, n in base_unigrams.items() if n >= 100}
+    runs = {}
+    for key, label, mode, n in (("in_process", "wit queries, 1 worker in-process:", "in_memory", 1),
+                                ("mp1", "wit queries, 1 worker multi_processing:", "multi_processing", 1),
+                                ("mpn", f"wit queries, {workers} workers multi_processing:", "multi_processing",
+                                 workers)):
+        load = os.getloadavg()[0]
+        with CpuMeter() as cpu:
+            seconds, counts = ours(paths, mode, n, 100)
+        runs[key] = (seconds, cpu.seconds, counts == expected)
+        print(_line(label, megabytes, seconds, cpu, load), flush=True)
+    same = all(ok for _, _, ok in runs.values())
+    in_process, mp1, mpn = runs["in_process"], runs["mp1"], runs["mpn"]
+    print(f"word counts >= 100 identical to the baseline in every run: {same} ({len(expected):,} words)")
+    print(f"per-core ratio, 1 worker in-process vs baseline (wall clock): {base_s / in_process[0]:.2f}x")
+    print(f"per-core ratio, 1 worker in-process vs baseline (CPU time):   {base_cpu.seconds / in_process[1]:.2f}x")
+    print(f"speed-up 1 -> {workers} workers, multi_processing (wall clock): {mp1[0] / mpn[0]:.2f}x")
+    print(f"speed-up 1 worker in-process -> {workers} workers multi_processing (wall clock): "
+          f"{in_process[0] / mpn[0]:.2f}x")
+    print(f"extra CPU of {workers} workers vs 1 (multi_processing): {mpn[1] / mp1[1] - 1:+.0%}")
+    print(f"load average after the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cpus "
+          "(other tenants inflate wall-clock times; the speed-up needs free cores)", flush=True)
+    return same
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=int, default=200, help="megabytes of wikitext to generate")
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1, help="run the whole sequence this many times")
     parser.add_argument("--workdir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "queries"))
     args = parser.parse_args()
 
@@ -117,28 +158,11 @@ def main() -> int:
     megabytes = sum(os.path.getsize(p) for p in paths) / 1e6
     print(f"input: {len(paths)} files, {megabytes:.1f} MB of dump XML; cpus={os.cpu_count()} "
           f"load={os.getloadavg()[0]:.2f}", flush=True)
-
-    with CpuMeter() as base_cpu:
-        base_s, base_unigrams = baseline(paths)
-    print(f"baseline Counter pass (1 process):  {base_s:7.1f} s  {megabytes / base_s:6.2f} MB/s   "
-          f"cpu {base_cpu.seconds:6.1f} s  {megabytes / base_cpu.seconds:6.2f} MB/cpu-s", flush=True)
-    with CpuMeter() as one_cpu:
-        one_s, one_counts = ours(paths, 1, 100)
-    print(f"wit queries, 1 worker:              {one_s:7.1f} s  {megabytes / one_s:6.2f} MB/s   "
-          f"cpu {one_cpu.seconds:6.1f} s  {megabytes / one_cpu.seconds:6.2f} MB/cpu-s", flush=True)
-    with CpuMeter() as many_cpu:
-        many_s, many_counts = ours(paths, args.workers, 100)
-    print(f"wit queries, {args.workers} workers:             {many_s:7.1f} s  {megabytes / many_s:6.2f} MB/s   "
-          f"cpu {many_cpu.seconds:6.1f} s  {megabytes / many_cpu.seconds:6.2f} MB/cpu-s "
-          f"({megabytes / many_s / args.workers:.2f} MB/s per core wall)", flush=True)
-
-    expected = {w: n for w, n in base_unigrams.items() if n >= 100}
-    same = one_counts == expected and many_counts == expected
-    print(f"word counts >= 100 identical to the baseline: {same} ({len(expected):,} words)")
-    print(f"per-core ratio, 1 worker vs baseline (wall clock): {base_s / one_s:.2f}x")
-    print(f"per-core ratio, 1 worker vs baseline (CPU time):   {base_cpu.seconds / one_cpu.seconds:.2f}x")
-    print(f"speed-up 1 -> {args.workers} workers (wall clock): {one_s / many_s:.2f}x")
-    print(f"load average after the run: {os.getloadavg()[0]:.2f} (other tenants inflate wall-clock times)")
+    same = True
+    for run in range(1, args.repeat + 1):
+        if args.repeat > 1:
+            print(f"--- run {run}/{args.repeat}", flush=True)
+        same = run_once(paths, megabytes, args.workers) and same
     return 0 if same else 1
 
 

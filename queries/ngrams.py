@@ -5,9 +5,10 @@ counted). Bigrams never span a clause boundary: a line break or any of
 `. ! ? ; : , ( ) [ ] { } " | « » “ ” …` between two tokens separates them.
 
 Scale plan (enwiki: ~4 billion tokens, hundreds of millions of distinct bigrams):
-- each worker counts into in-memory Counters and flushes them as soon as they hold
-  `max_keys` distinct bigrams (and at the end of a bundle), so worker memory is
-  bounded whatever the input size;
+- each worker counts in memory (`NgramCounter`: vectorized, exact; word ids and
+  int64 pair codes in numpy arrays, not per-token Counter updates) and flushes as
+  soon as it holds `max_keys` distinct bigrams (and at the end of a bundle), so
+  worker memory is bounded whatever the input size;
 - a flush splits the counts into `num_shards` partial dicts by a stable hash of the
   (first) word (crc32, identical in every process), each emitted as one serialized
   element: one shuffle element per (flush, shard), not one per token or n-gram;
