@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from apache_beam.ml.inference.base import ModelHandler
 
+from dedup.features import FEATURES_VERSION
 from wit_pipeline import files
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -73,7 +74,7 @@ def create_embedding_model(model: str, pretrained: str | None, device: str = "cp
 
 
 def model_tag(model: str, pretrained: str | None) -> str:
-    """Short id of (architecture config, weights): names the embedding cache files.
+    """Short id of (architecture config, weights, feature version): names the embedding cache files.
 
     Weights are identified by path, size and modification time rather than a hash of a
     possibly multi-GB file.
@@ -89,7 +90,8 @@ def model_tag(model: str, pretrained: str | None) -> str:
 
             stat = os.stat(pretrained)
             weights = f"{os.path.abspath(pretrained)}:{stat.st_size}:{int(stat.st_mtime)}"
-    digest = hashlib.sha256(json.dumps([spec["config"], weights], sort_keys=True).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(json.dumps([spec["config"], weights, FEATURES_VERSION],
+                                       sort_keys=True).encode()).hexdigest()[:12]
     safe_name = "".join(c if c.isalnum() or c in "-_" else "_" for c in spec["name"])
     return f"{safe_name}-{digest}"
 

@@ -3,6 +3,13 @@ and the model-preprocessed tensor that the embedding model consumes.
 
 One decode serves both the pHash and the tensor. An image that does not decode is a
 per-image failure (`error`), never an exception that stops the pipeline.
+
+Letterbox bars are cropped before hashing and embedding (`trim_letterbox`): border-mode
+resizing — `wit download`'s default, white bars; img2dataset's, black bars — pads every
+non-square image to a square, which moves a copy's pHash 10-26 bits away from its
+original (measured on the bundled photographs) and changes what the model's centre crop
+sees. Cropping the bars, on eval images and samples alike, brings those copies back to
+distance 0-2.
 """
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ import io
 import re
 import warnings
 
+import numpy as np
 from PIL import Image, ImageOps
 
 from dedup import phash as phash_lib
@@ -19,6 +27,15 @@ from dedup import phash as phash_lib
 # Shards hold resized images; eval sets may hold anything: refuse decompression bombs.
 MAX_PIXELS = 89_478_485
 _ADDRESS_RE = re.compile(r" at 0x[0-9a-fA-F]+")
+# Bumped whenever featurize's output changes for the same image: part of the cache key
+# of the embedding files (dedup.embed.model_tag), so stale tables are never reused.
+FEATURES_VERSION = 2
+# Max luminance difference from the corners still counted as padding (JPEG noise).
+PAD_TOLERANCE = 24
+# Pixels of rounding and JPEG noise allowed when telling letterbox bars by their widths.
+BAR_SLACK = 3
+# Content narrower than this between bars is left alone: a nearly blank image.
+MIN_CONTENT_SIDE = 8
 
 
 @dataclasses.dataclass
@@ -47,12 +64,47 @@ def decode(data: bytes) -> Image.Image:
     return img.convert("RGB")
 
 
+def trim_letterbox(img: Image.Image) -> Image.Image:
+    """`img` without the padding bars of border-mode resizing, else `img` unchanged.
+
+    Letterbox bars: on two opposite sides only, of one luminance (the corners'), equally
+    wide (to within rounding and JPEG noise), the content reaching the other two edges.
+    A centred object on a plain background (bars on all four sides) is not cropped:
+    cropping it to the object would make distinct objects of one shape look alike.
+    Luminance, not colour: JPEG's chroma subsampling bleeds colour a pixel or two into
+    the bars, which would widen the box and cost a few pHash bits.
+    """
+    luma = img.convert("L")
+    width, height = img.size
+    corners = np.array([luma.getpixel(xy) for xy in ((0, 0), (width - 1, 0), (0, height - 1),
+                                                     (width - 1, height - 1))], dtype=np.int16)
+    if corners.max() - corners.min() > PAD_TOLERANCE:
+        return img  # the common case, decided without looking at the other pixels
+    content = np.abs(np.asarray(luma, dtype=np.int16) - corners[0]) > PAD_TOLERANCE
+    rows = np.flatnonzero(content.any(axis=1))
+    cols = np.flatnonzero(content.any(axis=0))
+    if len(rows) == 0:
+        return img
+    top, bottom = int(rows[0]), height - 1 - int(rows[-1])
+    left, right = int(cols[0]), width - 1 - int(cols[-1])
+
+    def bars(a: int, b: int, side: int) -> bool:
+        return min(a, b) >= BAR_SLACK and abs(a - b) <= BAR_SLACK and side - a - b >= MIN_CONTENT_SIDE
+
+    if bars(top, bottom, height) and max(left, right) <= BAR_SLACK:
+        return img.crop((0, top, width, height - bottom))
+    if bars(left, right, width) and max(top, bottom) <= BAR_SLACK:
+        return img.crop((left, 0, width - right, height))
+    return img
+
+
 def featurize(key: str, data: bytes, preprocess=None, pixels: int | None = None,
-              label: int | None = None) -> ImageFeatures:
+              label: int | None = None, trim_padding: bool = True) -> ImageFeatures:
     """Features of one image; `preprocess` (the model's eval transform) adds the tensor.
 
     `pixels`: the original image's width*height when known (shards record it), else the
-    decoded size is used.
+    decoded size is used. `trim_padding`: crop padding bars first (see the module doc);
+    off for zero-shot classification, which follows the standard eval protocol.
     """
     features = ImageFeatures(key=key, sha256=hashlib.sha256(data).hexdigest(), label=label)
     if not data:
@@ -60,8 +112,10 @@ def featurize(key: str, data: bytes, preprocess=None, pixels: int | None = None,
         return features
     try:
         img = decode(data)
-        features.phash = phash_lib.phash(img)
         features.pixels = int(pixels) if pixels else img.size[0] * img.size[1]
+        if trim_padding:
+            img = trim_letterbox(img)
+        features.phash = phash_lib.phash(img)
         if preprocess is not None:
             features.tensor = preprocess(img)
     except Exception as exc:  # Pillow raises many types for broken files

@@ -77,7 +77,7 @@ def zero_shot_correct(checkpoint: str, images: Iterable[tuple[str, int, bytes]],
         batch.clear()
 
     for eval_id, label, data in images:
-        feats = features_lib.featurize(eval_id, data, preprocess)
+        feats = features_lib.featurize(eval_id, data, preprocess, trim_padding=False)
         if feats.error is None:
             batch.append((eval_id, label, feats.tensor))
         if len(batch) >= batch_size:
