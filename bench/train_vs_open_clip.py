@@ -94,7 +94,7 @@ def run_wit(args, shards: str, out: pathlib.Path) -> float:
 
 def run_open_clip(args, shard_paths: list[str], out: pathlib.Path, model: str) -> float:
     total = args.warmup_steps + args.steps
-    _run([sys.executable, "-m", "wit_pipeline.open_clip_compat", "--dataset-type", "webdataset",
+    _run([sys.executable, "-m", "open_clip_train.main", "--dataset-type", "webdataset",
           "--train-data", "::".join(shard_paths), "--train-num-samples", str(total * args.batch_size),
           "--batch-size", str(args.batch_size), "--epochs", "1", "--workers", str(args.workers),
           "--model", model, "--precision", OPEN_CLIP_PRECISION[args.precision], "--lr", "5e-4",

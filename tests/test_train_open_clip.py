@@ -16,9 +16,8 @@ def test_shard_writer_shards_train_under_open_clip_train_main(tmp_path):
     model = models.write_open_clip_config("wit-tiny", str(tmp_path / "wit-tiny"))
     env = {**os.environ, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    # open_clip_compat == `python -m open_clip_train.main`, plus the upstream fix for
-    # webdataset >= 0.2.96 (see its docstring); the arguments are open_clip's own.
-    command = [sys.executable, "-m", "wit_pipeline.open_clip_compat",
+    # open_clip's own trainer and arguments, in this environment (webdataset 0.2.86).
+    command = [sys.executable, "-m", "open_clip_train.main",
                "--dataset-type", "webdataset", "--train-data", str(tmp_path / "shards" / "{00000..00001}.tar"),
                "--train-num-samples", "32", "--batch-size", "8", "--epochs", "1", "--workers", "1",
                "--model", model, "--precision", "fp32", "--lr", "1e-3", "--warmup", "1",
