@@ -1,12 +1,13 @@
 """Near-duplicate detection quality on real photographs, per transform.
 
 Queries: the photographs bundled with scikit-image and scikit-learn (no download). Each
-is copied into the "dataset" under eight transforms (resize 50%, JPEG quality 30, 90%
+is copied into the "dataset" under nine transforms (resize 50%, JPEG quality 30, 90%
 centre crop, rotation by +-10 degrees, brightness +-20%, grayscale, horizontal flip,
-text overlay) and hidden among >= 5000 distractors: scikit-learn's digits (upscaled),
+text overlay, and what `wit download` stores by default: 256 px with letterbox bars)
+and hidden among >= 5000 distractors: scikit-learn's digits (upscaled),
 scikit-image's LFW faces, random windows of the bundled texture photos (brick, grass,
-gravel) and generated scenes. Matching is `wit audit`'s own search
-(`dedup.search.search_block`) with the given thresholds.
+gravel) and generated scenes. Features are `wit audit`'s own (`dedup.features.featurize`)
+and so is matching (`dedup.search.search_block`), with the given thresholds.
 
 Precision and recall per transform (each transform scored on its own: dataset =
 distractors + that transform's copies of every query) for pHash alone, embeddings
@@ -18,6 +19,7 @@ weights for the real figure:
 
     .venv/bin/python bench/dedup_quality.py                                  # random init, ViT-B-32
     .venv/bin/python bench/dedup_quality.py --clip-pretrained PATH/open_clip_pytorch_model.bin
+    .venv/bin/python bench/dedup_quality.py --phash-only                     # pHash columns, seconds
 """
 from __future__ import annotations
 
@@ -76,6 +78,16 @@ def _text_overlay(img: Image.Image, i: int) -> Image.Image:
     return img
 
 
+def _downloaded(img: Image.Image) -> Image.Image:
+    """What `wit download` stores with its defaults: 256 px, border mode (white bars)."""
+    from dedup.features import decode
+    from wit_pipeline.images import ImageOptions, process_image
+
+    buffer = io.BytesIO()
+    img.save(buffer, "PNG")
+    return decode(process_image(buffer.getvalue(), ImageOptions()).data)
+
+
 def _center_crop(img: Image.Image, fraction: float) -> Image.Image:
     w, h = img.size
     cw, ch = int(w * fraction), int(h * fraction)
@@ -92,6 +104,7 @@ TRANSFORMS = {
     "grayscale": lambda img, i: ImageOps.grayscale(img).convert("RGB"),
     "hflip": lambda img, i: ImageOps.mirror(img),
     "text_overlay": _text_overlay,
+    "letterbox_256": lambda img, i: _downloaded(img),
 }
 
 
@@ -128,19 +141,28 @@ def distractors(n: int, rng: np.random.Generator) -> list[bytes]:
     return out
 
 
-def embed(datas: list[bytes], model, preprocess, batch_size: int, device: str) -> np.ndarray:
-    from dedup.features import decode
+def featurize_all(datas: list[bytes], model=None, preprocess=None, batch_size: int = 64, device: str = "cpu"):
+    """pHashes and (with a model) embeddings through `wit audit`'s own per-image step
+    (`dedup.features.featurize`: decode, letterbox crop, pHash, model preprocessing),
+    batch by batch so that only one batch of tensors is ever held."""
+    from dedup.features import featurize
 
-    out = []
+    hashes, out = [], []
     for start in range(0, len(datas), batch_size):
-        batch = torch.stack([preprocess(decode(d)) for d in datas[start:start + batch_size]]).to(device)
+        feats = [featurize(f"{i:07d}", d, preprocess) for i, d in enumerate(datas[start:start + batch_size], start)]
+        hashes += [f.phash for f in feats]
+        if model is None:
+            continue
+        batch = torch.stack([f.tensor for f in feats]).to(device)
         if device.startswith("cuda"):
             batch = batch.half()
         with torch.inference_mode():
             out.append(F.normalize(model.encode_image(batch).float(), dim=-1).cpu().numpy().astype(np.float16))
         if (start // batch_size) % 20 == 0:
             print(f"  embedded {min(start + batch_size, len(datas)):,}/{len(datas):,}", flush=True)
-    return np.concatenate(out)
+    # Without a model no similarity can reach a threshold: only the pHash rule fires.
+    embeddings = np.concatenate(out) if out else np.zeros((len(datas), 1), np.float16)
+    return np.array(hashes, dtype=np.uint64), embeddings
 
 
 def main() -> None:
@@ -152,11 +174,12 @@ def main() -> None:
     parser.add_argument("--similarity-threshold", type=float, default=0.95)
     parser.add_argument("--phash-distance", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--phash-only", action="store_true",
+                        help="skip the model: pHash columns only (seconds instead of minutes on a CPU)")
     args = parser.parse_args()
 
     from dedup import phash as phash_lib, search
     from dedup.embed import create_embedding_model, resolve_device
-    from dedup.features import decode
 
     device = resolve_device(args.device)
     rng = np.random.default_rng(0)
@@ -172,16 +195,17 @@ def main() -> None:
               for t, fn in TRANSFORMS.items()}
     noise = distractors(args.distractors, rng)
     print(f"{len(names)} query photographs x {len(TRANSFORMS)} transforms among {len(noise):,} distractors; "
-          f"model {args.clip_model} ({args.clip_pretrained}) on {device}", flush=True)
+          + ("no model (--phash-only)" if args.phash_only else
+             f"model {args.clip_model} ({args.clip_pretrained}) on {device}"), flush=True)
 
     all_data = noise + [c for t in TRANSFORMS for c in copies[t]]
-    model, preprocess = create_embedding_model(args.clip_model, args.clip_pretrained, device)
+    preprocess = model = None
+    if not args.phash_only:
+        model, preprocess = create_embedding_model(args.clip_model, args.clip_pretrained, device)
     t0 = time.time()
-    q_emb = embed(query_bytes, model, preprocess, args.batch_size, device)
-    d_emb = embed(all_data, model, preprocess, args.batch_size, device)
+    q_hash, q_emb = featurize_all(query_bytes, model, preprocess, args.batch_size, device)
+    d_hash, d_emb = featurize_all(all_data, model, preprocess, args.batch_size, device)
     embed_s = time.time() - t0
-    q_hash = np.array([phash_lib.phash(decode(b)) for b in query_bytes], dtype=np.uint64)
-    d_hash = np.array([phash_lib.phash(decode(b)) for b in all_data], dtype=np.uint64)
 
     n_noise, nq = len(noise), len(names)
     rows = []
@@ -192,7 +216,6 @@ def main() -> None:
         _, matches = search.search_block(q_emb, q_hash, keys, d_emb[cols], d_hash[cols], k=5,
                                          threshold=args.similarity_threshold,
                                          phash_distance=args.phash_distance)
-        pos_sim = [m.similarity for m in matches if (m.eval_index, m.key) in truth]
         result = {"transform": t}
         for rule, fires in (("phash", lambda m: m.phash_distance <= args.phash_distance),
                             ("embedding", lambda m: m.similarity >= args.similarity_threshold),
@@ -206,19 +229,23 @@ def main() -> None:
         result["max_noise_sim"] = float(sims[:, :n_noise].max())
         result["pos_dist"] = float(np.median([phash_lib.hamming(int(q_hash[q]), int(d_hash[cols][n_noise + q]))
                                               for q in range(nq)]))
-        del pos_sim
         rows.append(result)
 
     print(f"\nthresholds: pHash distance <= {args.phash_distance}, cosine >= {args.similarity_threshold}; "
-          f"embedding {len(all_data) + nq:,} images took {embed_s:.0f} s ({(len(all_data) + nq) / embed_s:.1f} img/s)")
+          f"{'featurizing' if args.phash_only else 'featurizing and embedding'} {len(all_data) + nq:,} images took "
+          f"{embed_s:.0f} s ({(len(all_data) + nq) / embed_s:.1f} img/s)")
     header = f"{'transform':<15}{'pHash P/R':>14}{'embed P/R':>14}{'both P/R':>14}{'med dist':>10}{'med cos':>9}{'max noise cos':>15}"
     print(header)
     print("-" * len(header))
     for r in rows:
         cells = "".join((f"{r[rule][0]:>7.2f}" if r[rule][0] == r[rule][0] else f"{'n/a':>7}") + f"/{r[rule][1]:<6.2f}"
+                        if rule == "phash" or not args.phash_only else f"{'-':>8}{'':6}"
                         for rule in ("phash", "embedding", "both"))
-        print(f"{r['transform']:<15}{cells}{r['pos_dist']:>10.0f}{r['pos_sim']:>9.3f}{r['max_noise_sim']:>15.3f}")
-    if args.clip_pretrained.lower() == "none":
+        cosines = f"{'-':>9}{'-':>15}" if args.phash_only else f"{r['pos_sim']:>9.3f}{r['max_noise_sim']:>15.3f}"
+        print(f"{r['transform']:<15}{cells}{r['pos_dist']:>10.0f}{cosines}")
+    if args.phash_only:
+        print("\n--phash-only: no model ran; the embedding columns are empty.")
+    elif args.clip_pretrained.lower() == "none":
         print("\nNOTE: random-init embeddings: 'embed' columns measure a random network, not CLIP. "
               "Pass --clip-pretrained PATH for the real figure.")
     print(f"total {time.time() - started:.0f} s")
