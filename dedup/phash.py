@@ -102,13 +102,44 @@ def band_values(value: int, layout: list[tuple[int, int]]) -> list[tuple[int, in
     return [(i, (value >> shift) & ((1 << width) - 1)) for i, (shift, width) in enumerate(layout)]
 
 
-def near_pairs_in_bucket(items: list[tuple[str, int]], max_distance: int) -> list[tuple[str, str, int]]:
-    """(key_a, key_b, distance) with key_a < key_b for every pair within max_distance."""
-    items = sorted(set(items))
-    if len(items) < 2:
-        return []
-    keys = [k for k, _ in items]
-    distances = hamming_matrix(np.array([h for _, h in items], dtype=np.uint64),
-                               np.array([h for _, h in items], dtype=np.uint64))
-    rows, cols = np.nonzero(np.triu(distances <= max_distance, k=1))
-    return [(keys[r], keys[c], int(distances[r, c])) for r, c in zip(rows, cols) if keys[r] != keys[c]]
+def near_edges_in_bucket(items: list[tuple[str, int]], max_distance: int) -> list[tuple[str, str, int]]:
+    """(key_a, key_b, distance) edges, key_a < key_b, that join exactly the keys that the
+    pairs within max_distance join: a spanning forest, at most len(items) - 1 edges.
+
+    Clusters are transitive, so every pair is not needed, and listing every pair would
+    not survive a real crawl: thousands of copies of one placeholder image share one
+    pHash, and their pairs alone would be tens of millions. Keys with the same hash are
+    joined in a star from the smallest key; the distinct hashes are compared in
+    cache-sized chunks (never a full distance matrix) and a pair becomes an edge only
+    when it joins two components.
+    """
+    by_hash: dict[int, list[str]] = {}
+    for key, value in sorted(set(items)):
+        by_hash.setdefault(int(value), []).append(key)
+    edges = [(keys[0], other, 0) for keys in by_hash.values() for other in keys[1:]]
+    values = np.array(sorted(by_hash), dtype=np.uint64)
+    first_key = [by_hash[int(v)][0] for v in values]
+    parent = list(range(len(values)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    chunk = np.empty((_ROWS_PER_CHUNK, len(values)), dtype=np.uint8)
+    for start in range(0, len(values), _ROWS_PER_CHUNK):
+        part = values[start:start + _ROWS_PER_CHUNK]
+        d = chunk[:len(part)]
+        np.bitwise_count(np.bitwise_xor(part[:, None], values[None, :]), out=d)
+        rows, cols = np.nonzero(d <= max_distance)
+        for r, c in zip(rows.tolist(), cols.tolist()):
+            i = r + start
+            if c <= i:
+                continue
+            root_i, root_c = find(i), find(c)
+            if root_i != root_c:
+                parent[max(root_i, root_c)] = min(root_i, root_c)
+                a, b = sorted((first_key[i], first_key[c]))
+                edges.append((a, b, int(d[r, c])))
+    return edges

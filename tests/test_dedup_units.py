@@ -49,10 +49,48 @@ def test_hamming_matrix_matches_python_popcount():
             assert m[i, j] == phash.hamming(int(a[i]), int(b[j]))
 
 
-def test_near_pairs_in_bucket_checks_exact_distance():
+def _components(keys, edges):
+    uf = clusters.UnionFind()
+    for key in keys:
+        uf.find(key)
+    for a, b, _ in edges:
+        uf.union(a, b)
+    return {key: uf.find(key) for key in keys}
+
+
+def test_near_edges_in_bucket_check_exact_distance():
     items = [("k3", 0b1111), ("k1", 0b0000), ("k2", 0b0001), ("k4", (1 << 63) | 0b0001)]
-    assert phash.near_pairs_in_bucket(items, 1) == [("k1", "k2", 1), ("k2", "k4", 1)]
-    assert ("k1", "k3", 4) in phash.near_pairs_in_bucket(items, 4)
+    assert phash.near_edges_in_bucket(items, 1) == [("k1", "k2", 1), ("k2", "k4", 1)]
+    assert phash.near_edges_in_bucket(items, 0) == []
+    edges = phash.near_edges_in_bucket(items, 4)
+    assert len(edges) == 3 and all(phash.hamming(dict(items)[a], dict(items)[b]) == d <= 4 for a, b, d in edges)
+
+
+def test_near_edges_join_what_all_pairs_join():
+    rng = random.Random(7)
+    items = []
+    for cluster in range(40):
+        base = rng.getrandbits(64)
+        for copy in range(rng.randint(1, 6)):
+            value = base
+            for bit in rng.sample(range(64), rng.randint(0, 3)):
+                value ^= 1 << bit
+            items.append((f"c{cluster:02d}-{copy}", value))
+    keys = [k for k, _ in items]
+    all_pairs = [(a, b, phash.hamming(x, y)) for i, (a, x) in enumerate(items) for b, y in items[i + 1:]
+                 if phash.hamming(x, y) <= 4]
+    edges = phash.near_edges_in_bucket(items, 4)
+    assert _components(keys, edges) == _components(keys, all_pairs)
+    assert len(edges) < len(all_pairs) and all(a < b and d <= 4 for a, b, d in edges)
+
+
+def test_near_edges_stay_linear_for_thousands_of_identical_hashes():
+    # A placeholder image served 30,000 times: all pairs would be 450 million edges.
+    placeholder = 0x8000_0000_0000_0000
+    items = [(f"{i:06d}", placeholder) for i in range(30_000)] + [("zz-near", placeholder | 0b11)]
+    edges = phash.near_edges_in_bucket(items, 4)
+    assert len(edges) == len(items) - 1
+    assert ("000000", "zz-near", 2) in edges
 
 
 def test_phash_survives_resize_and_jpeg_but_separates_distinct_scenes():

@@ -58,8 +58,8 @@ def _band_entries(block, layout):
 def _phash_edges(item, max_distance):
     _, members = item
     info = {m[0]: (m[0], m[2], m[3]) for m in members}
-    pairs = phash_lib.near_pairs_in_bucket([(m[0], phash_lib.parse_hex(m[1])) for m in members], max_distance)
-    for a, b, distance in pairs:
+    edges = phash_lib.near_edges_in_bucket([(m[0], phash_lib.parse_hex(m[1])) for m in members], max_distance)
+    for a, b, distance in edges:
         yield clusters.Edge(a, b, "near_duplicate_phash", float(distance)), info[a], info[b]
 
 
