@@ -74,13 +74,13 @@ def trim_letterbox(img: Image.Image) -> Image.Image:
     Luminance, not colour: JPEG's chroma subsampling bleeds colour a pixel or two into
     the bars, which would widen the box and cost a few pHash bits.
     """
-    luma = img.convert("L")
     width, height = img.size
-    corners = np.array([luma.getpixel(xy) for xy in ((0, 0), (width - 1, 0), (0, height - 1),
-                                                     (width - 1, height - 1))], dtype=np.int16)
+    corners = np.array([img.getpixel(xy) for xy in ((0, 0), (width - 1, 0), (0, height - 1),
+                                                    (width - 1, height - 1))], dtype=np.int32)
+    corners = (corners @ np.array([299, 587, 114])) // 1000  # Pillow's RGB -> L weights
     if corners.max() - corners.min() > PAD_TOLERANCE:
-        return img  # the common case, decided without looking at the other pixels
-    content = np.abs(np.asarray(luma, dtype=np.int16) - corners[0]) > PAD_TOLERANCE
+        return img  # the common case, decided from four pixels
+    content = np.abs(np.asarray(img.convert("L"), dtype=np.int16) - corners[0]) > PAD_TOLERANCE
     rows = np.flatnonzero(content.any(axis=1))
     cols = np.flatnonzero(content.any(axis=0))
     if len(rows) == 0:
