@@ -16,6 +16,7 @@ from apache_beam.runners.dataflow import dataflow_runner
 from apache_beam.runners.portability import local_job_service
 
 from queries.synthetic import Page, write_dump
+from wit_pipeline import shapes_world
 from wit_pipeline.cli import main as wit
 from wit_pipeline.loopback import send, serve
 from tests.test_download import jpeg
@@ -38,7 +39,19 @@ def inputs(tmp_path_factory):
         yield root
 
 
+@pytest.fixture(scope="module")
+def shard_inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runner-shards")
+    shapes_world.write_shards(str(root / "shards"), n_samples=24, samples_per_shard=12, size=32)
+    shapes_world.write_image_folder(str(root / "eval"), per_class=1, size=32)
+    return root
+
+
 def stage_argv(stage, inputs, out):
+    if stage in ("dedup", "audit"):
+        return [stage, "--shards", str(inputs / "shards"), "--eval", f"shapes={inputs / 'eval'}", "--out", out,
+                "--clip-model", "wit-tiny", "--clip-pretrained", "none", "--device", "cpu",
+                "--cache-dir", str(pathlib.Path(out).parent / "cache")]
     return {
         "queries": ["queries", "--wiki-dump", str(inputs / "dump.xml"), "--min-word-count", "20", "--out", out],
         "harvest": ["harvest", "--queries", str(inputs / "queries.txt"), "--url-list", str(inputs / "urls.csv"),
@@ -51,8 +64,7 @@ def stage_argv(stage, inputs, out):
 COMPOSITES = {"queries": "BuildQueries", "harvest": "Harvest", "download": "Download"}
 
 
-@pytest.mark.parametrize("stage", list(COMPOSITES))
-def test_dataflow_dry_run_builds_the_job(stage, inputs, tmp_path, monkeypatch, capsys):
+def record_dataflow_jobs(monkeypatch) -> list:
     built = []
     original = dataflow_runner.DataflowRunner.run_pipeline
 
@@ -62,11 +74,39 @@ def test_dataflow_dry_run_builds_the_job(stage, inputs, tmp_path, monkeypatch, c
         return result
 
     monkeypatch.setattr(dataflow_runner.DataflowRunner, "run_pipeline", recording)
+    return built
+
+
+def transform_names(proto) -> set[str]:
+    return {t.unique_name for t in proto.components.transforms.values()}
+
+
+@pytest.mark.parametrize("stage", list(COMPOSITES))
+def test_dataflow_dry_run_builds_the_job(stage, inputs, tmp_path, monkeypatch, capsys):
+    built = record_dataflow_jobs(monkeypatch)
     assert wit(stage_argv(stage, inputs, str(tmp_path / "out")) + DATAFLOW) == 0
     assert "dry run: the pipeline was built and validated for DataflowRunner" in capsys.readouterr().out
     assert len(built) == 1
-    names = {t.unique_name for t in built[0].components.transforms.values()}
-    assert COMPOSITES[stage] in names
+    assert COMPOSITES[stage] in transform_names(built[0])
+
+
+@pytest.mark.parametrize("stage", ["dedup", "audit"])
+def test_dataflow_dry_run_builds_embedding_and_detection_jobs(stage, shard_inputs, tmp_path, monkeypatch, capsys):
+    """Embeddings first (RunInference); with them cached, the overlap detection pipeline."""
+    local = tmp_path / "inputs"
+    shapes_world.write_shards(str(local / "shards"), n_samples=24, samples_per_shard=12, size=32)
+    shapes_world.write_image_folder(str(local / "eval"), per_class=1, size=32)
+    built = record_dataflow_jobs(monkeypatch)
+    # GPU-worker options as in the README's recipe must pass Dataflow's validation too.
+    gpu = ["--sdk_container_image", "us-docker.pkg.dev/wit-test/wit/wit-gpu:0.1.0", "--sdk_location", "container",
+           "--dataflow_service_options", "worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver",
+           "--machine_type", "g2-standard-8"]
+    assert wit(stage_argv(stage, local, str(tmp_path / "dry1")) + DATAFLOW + gpu) == 0
+    assert "RunInference" in " ".join(transform_names(built[-1]))
+    assert wit(stage_argv(stage, local, str(tmp_path / "local"))) == 0  # fills the embedding caches
+    assert wit(stage_argv(stage, local, str(tmp_path / "dry2")) + DATAFLOW) == 0
+    assert len(built) == 2 and "Audit" in transform_names(built[-1])
+    assert capsys.readouterr().out.count("nothing was submitted") == 2
 
 
 def outputs(out: pathlib.Path) -> dict:
@@ -89,9 +129,12 @@ def job_service():
 
 
 @pytest.mark.parametrize("runner", ["FlinkRunner", "SparkRunner"])
-@pytest.mark.parametrize("stage", list(COMPOSITES))
-def test_portable_runners_give_the_direct_runners_outputs(stage, runner, inputs, job_service, tmp_path):
+@pytest.mark.parametrize("stage", [*COMPOSITES, "dedup", "audit"])
+def test_portable_runners_give_the_direct_runners_outputs(stage, runner, inputs, shard_inputs, job_service, tmp_path):
+    inputs = shard_inputs if stage in ("dedup", "audit") else inputs
     assert wit(stage_argv(stage, inputs, str(tmp_path / "direct"))) == 0
+    for cached in inputs.rglob("*.npz"):  # embeddings written next to the shards: recompute them
+        cached.unlink()
     portable = ["--runner", runner, "--job_endpoint", job_service, "--environment_type", "LOOPBACK"]
     assert wit(stage_argv(stage, inputs, str(tmp_path / "portable")) + portable) == 0
     expected = outputs(tmp_path / "direct")

@@ -30,7 +30,7 @@ from dedup.embed import (OpenClipImageHandler, check_device, create_embedding_mo
                          resolve_device)
 from dedup.store import FeatureTable, eval_cache_path, shard_embedding_path
 from wit_pipeline import files
-from wit_pipeline.options import is_local_runner, make_pipeline, pipeline_options
+from wit_pipeline.options import is_local_runner, make_pipeline, pipeline_options, stop_if_dry_run
 
 
 DEFAULT_SIMILARITY_THRESHOLD = 0.95
@@ -404,6 +404,7 @@ def run_features(prep: Prepared, beam_argv: list[str]) -> dict:
         with make_pipeline(pipeline_options(beam_argv)) as p:
             (p | "Work" >> beam.Create(work)
              | "Features" >> ComputeFeatures(prep.config, prep.preprocess, prep.dim))
+        stop_if_dry_run(p.options)
         print(f"features: done in {time.time() - started:.1f}s", flush=True)
     return {"shards_embedded": todo_shards, "shards_cached": len(prep.shards) - todo_shards,
             "eval_sets_embedded": todo_evals, "eval_sets_cached": len(prep.eval_cache) - todo_evals}
@@ -479,6 +480,7 @@ def run_detection(prep: Prepared, out_dir: str, beam_argv: list[str], extra=None
         detected = blocks | "Audit" >> Audit(prep.config, prep.eval_cache, out_dir)
         if extra is not None:
             extra(blocks, detected)
+    stop_if_dry_run(p.options)
     print(f"detect: done in {time.time() - started:.1f}s", flush=True)
 
 
