@@ -1,5 +1,5 @@
 """Letterboxed copies: `wit download`'s default border mode pads non-square images to a
-square with white bars (img2dataset pads with black). Dedup must still find such a copy
+square with white bars (as img2dataset does; other tools pad black). Dedup must still find such a copy
 of an eval image; without cropping the bars its pHash is 10+ bits away.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ def downloaded(img: Image.Image) -> bytes:
 
 
 def black_letterbox(img: Image.Image, side: int = 224) -> bytes:
-    """img2dataset's border mode: shrink into a side x side black canvas."""
+    """Black letterboxing, as some tools pad (img2dataset and wit pad white)."""
     scale = side / max(img.size)
     small = img.resize((round(img.size[0] * scale), round(img.size[1] * scale)), Image.Resampling.BOX)
     canvas = Image.new("RGB", (side, side), (0, 0, 0))
