@@ -269,6 +269,9 @@ class Harvest(beam.PTransform):
     def expand(self, pbegin):
         sources = self.sources
         outputs = []
+        # Reading is I/O bound and one element is a whole file: the Reshuffles below break
+        # fusion with Create, so a cluster hands files to all workers, not to the one
+        # that listed them.
         if sources.archives:
             outputs.append(pbegin
                            | "ArchivePaths" >> beam.Create(sorted(sources.archives))
@@ -294,6 +297,8 @@ class Harvest(beam.PTransform):
         images = [o.images for o in outputs] | "AllImages" >> beam.Flatten()
         skips = [o.skips for o in outputs] | "AllSkips" >> beam.Flatten()
         pairs = (images
+                 # The crawl is one DoFn (its frontier and page budget are global) and one
+                 # archive yields thousands of images: spread them before filtering and matching.
                  | "SpreadImages" >> beam.Reshuffle()
                  | "Batch" >> beam.BatchElements(min_batch_size=MATCH_BATCH, max_batch_size=MATCH_BATCH)
                  | "FilterAndMatch" >> beam.ParDo(_FilterAndMatchFn(self.queries_path, self.filter_config)))
