@@ -12,9 +12,11 @@ per-match tuples and per-text interpreter overhead. Here (bench/match_throughput
 measures the difference):
 
 - Batches. A batch of texts is tokenized in a few C-level calls on one joined buffer,
-  texts separated by a sentinel token. For ASCII texts (most alt-texts) that is
-  `bytes.lower/translate/split`, which yields the same tokens as the Unicode regex (a
-  property the tests check); other texts go through NFKC + casefold + the regex.
+  texts separated by a sentinel token: `bytes.lower/translate/split`, plus a regex
+  that only visits apostrophes and hyphens. On ASCII text (most alt-texts) that yields
+  exactly the tokens of the Unicode regex; a non-ASCII text is first replaced by its
+  `normalize`d form (NFKC + casefold + the regex), which the byte rules leave as it is.
+  tests/test_query_matcher_perf_equivalence.py checks both on random Unicode texts.
 - One hash lookup per token (`map(dict.get)`) answers both "which single-token query
   is this token" and "which automaton symbol does it get". Single-token queries (most
   of a Wikipedia-derived list, and most matches) never walk an automaton.
@@ -26,9 +28,9 @@ measures the difference):
   ~3 symbols per token with at most 64 children per node (pyahocorasick scans children
   linearly, so a flat alphabet of 100k tokens at the root would be slow). Tokens in no
   multi-token query become one "unknown" symbol that resets the automaton.
-- Results are split per text by joining the matches one per line and splitting on the
-  sentinel's line, then de-duplicated with `dict.fromkeys`, all through `map`: no
-  Python bytecode runs per token or per match, only C calls.
+- No Python bytecode runs per token: lookups, symbol encoding and the automaton are
+  C calls over whole lists. Results are cut per text at the sentinels with
+  `list.index` and de-duplicated with `dict.fromkeys`, in one short loop per text.
 """
 from __future__ import annotations
 
