@@ -122,6 +122,18 @@ def test_full_is_exact_at_the_key_cap():
     assert not counter.full()
 
 
+def test_full_counts_pairs_still_in_unmerged_runs():
+    # With a cap of 8 a batch is counted every 8 characters; a batch with fewer
+    # distinct pairs than already merged stays a separate sorted run until the
+    # distinct total is needed.
+    counter = ngrams.NgramCounter(max_keys=8)
+    counter.add("a b c d e f g")  # 6 pairs, merged
+    counter.add("a b c   ")  # a run of 2 pairs already counted: still 6 distinct
+    assert not counter.full()
+    counter.add("x y z   ")  # a run of 2 new pairs: 8 distinct
+    assert counter.full()
+
+
 def test_folding_joined_texts_equals_joining_folded_texts():
     # The counter folds a batch of texts joined by "\n" at once; this must equal
     # folding each text alone, including around combining marks at text edges.
