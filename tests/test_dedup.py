@@ -39,7 +39,7 @@ def world(tmp_path_factory):
         encode(scene(7).rotate(3)),
         b"\xff\xd8\xff\xe0 this is not a jpeg",
     ]
-    shards = write_shards(root / "shards", images, per_shard=PER_SHARD)
+    write_shards(root / "shards", images, per_shard=PER_SHARD)
     return {"root": root, "evals": evals, "shards": str(root / "shards"), "planted": planted,
             "model": model_config(root), "cache": str(root / "cache"), "n": len(images)}
 

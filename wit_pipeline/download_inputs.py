@@ -44,8 +44,7 @@ def detect_format(path: str, requested: str = "auto") -> str:
 
 
 def read_table(path: str, fmt: str) -> pa.Table:
-    with files.open_read(path) as f:  # raw bytes: Beam would un-gzip by extension on its own
-        data = f.read()
+    data = files.read_bytes(path)
     if path.endswith(".gz"):
         import gzip
         data = gzip.decompress(data)

@@ -6,9 +6,9 @@ import contextlib
 import io
 import json
 import os
-import posixpath
 import uuid
 
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 
@@ -52,16 +52,18 @@ def match_many(patterns: list[str] | str) -> list[str]:
     return sorted(paths)
 
 
-def read_bytes(path: str) -> bytes:
-    with FileSystems.open(path) as f:
-        return f.read()
-
-
 def open_read(path: str):
-    """Binary reader without transparent decompression: callers pick the codec."""
-    from apache_beam.io.filesystem import CompressionTypes
+    """Binary reader without transparent decompression: callers pick the codec.
 
+    (Beam's default would un-gzip `*.gz` by its name, behind the caller's back.)
+    """
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def read_bytes(path: str) -> bytes:
+    """The file's bytes as stored."""
+    with open_read(path) as f:
+        return f.read()
 
 
 @contextlib.contextmanager
@@ -71,10 +73,8 @@ def atomic_writer(path: str):
     Written under a temporary sibling name and renamed, so readers (and resumed runs)
     never see a partial file: a crash leaves at most a stray `.tmp-*` file.
     """
-    directory, name = posixpath.split(path) if not is_local(path) else os.path.split(path)
-    tmp = join(directory, f".tmp-{uuid.uuid4().hex[:12]}-{name}") if directory else f".tmp-{uuid.uuid4().hex[:12]}-{name}"
-    from apache_beam.io.filesystem import CompressionTypes
-
+    directory, _, name = path.rpartition("/")
+    tmp = f"{directory}/.tmp-{uuid.uuid4().hex[:12]}-{name}" if directory else f".tmp-{uuid.uuid4().hex[:12]}-{name}"
     f = FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED)
     try:
         yield f
