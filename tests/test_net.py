@@ -41,21 +41,23 @@ def test_redirect_to_private_address_is_refused_after_the_hop(monkeypatch):
     monkeypatch.setattr(net, "check_host", check)
     fetcher = Fetcher(FetchPolicy(respect_robots=False, timeout=1.0, retries=0))
     with serve({"/a.jpg": lambda h: send(h, b"x")}) as server:
-        monkeypatch.setattr(fetcher.session, "get", lambda url, **kw: _fake_redirect(url, server.url("/a.jpg")))
+        real_request = fetcher._request
+        monkeypatch.setattr(fetcher, "_request", lambda url: _FakeRedirect(server.url("/a.jpg"))
+                            if url == "http://public.test/start" else real_request(url))
         result = fetcher.fetch("http://public.test/start")
     assert result.status == "private_address"
+    assert server.hits == {}
 
 
 class _FakeRedirect:
     def __init__(self, location):
-        self.status_code, self.is_redirect, self.headers = 302, True, {"location": location}
+        self.status, self.headers = 302, {"location": location}
 
     def close(self):
         pass
 
-
-def _fake_redirect(url, location):
-    return _FakeRedirect(location)
+    def release_conn(self):
+        pass
 
 
 def test_peer_address_is_checked_after_connect(monkeypatch):
@@ -125,13 +127,25 @@ class _Proxy(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_proxy_flag_routes_requests_through_the_proxy():
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_proxy_routes_requests_through_the_proxy(how, monkeypatch):
     proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    proxy_url = f"http://127.0.0.1:{proxy.server_address[1]}"
+    _Proxy.seen = []
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
     try:
         with serve({"/a.jpg": lambda h: send(h, b"payload")}) as server:
-            policy = FetchPolicy(**LOCAL, respect_robots=False, proxy=f"http://127.0.0.1:{proxy.server_address[1]}")
+            if how == "flag":
+                policy = FetchPolicy(**LOCAL, respect_robots=False, proxy=proxy_url)
+            else:
+                monkeypatch.setenv("HTTP_PROXY", proxy_url)
+                policy = FetchPolicy(**LOCAL, respect_robots=False)
             result = Fetcher(policy).fetch(server.url("/a.jpg"))
+            if how == "environment":
+                monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # bypassed: straight to the server
+                assert Fetcher(policy).fetch(server.url("/a.jpg")).ok
         assert result.ok and result.content == b"payload"
         assert _Proxy.seen == [server.url("/a.jpg")]
     finally:
