@@ -296,6 +296,29 @@ def test_rerun_with_other_inputs_is_refused(photo_site, tmp_path):
                      show_progress=False)
 
 
+def test_decode_process_pool_gives_identical_shards_and_statuses(site, tmp_path):
+    paths = ["/ok.jpg", "/html", "/bomb.png", "/r-short", "/missing.jpg"]  # not /random: new bytes each time
+    write_csv(tmp_path / "urls.csv", [(site.url(path), f"caption {i}") for i, path in enumerate(paths)])
+    for name, processes in (("threads", 0), ("pool", 2)):
+        run_download([str(tmp_path / "urls.csv")], str(tmp_path / name), LOCAL, ImageOptions(image_size=48),
+                     threads=4, show_progress=False, decode_processes=processes)
+    assert (tmp_path / "pool" / "00000.tar").read_bytes() == (tmp_path / "threads" / "00000.tar").read_bytes()
+    rows = pq.read_table(tmp_path / "pool" / "00000.parquet").to_pylist()
+    assert rows == pq.read_table(tmp_path / "threads" / "00000.parquet").to_pylist()
+    # rejections raised inside the pool come back as the same per-row statuses
+    assert [r["status"] for r in rows] == ["success", "not_an_image", "decompression_bomb", "success", "http_404"]
+
+
+def test_decode_processes_flag():
+    from wit_pipeline.download import resolve_decode_processes
+    from wit_pipeline.options import pipeline_options
+    assert resolve_decode_processes("3", pipeline_options([])) == 3
+    assert resolve_decode_processes("auto", pipeline_options(["--direct_running_mode", "multi_processing"])) == 0
+    assert resolve_decode_processes("auto", pipeline_options(["--runner", "DataflowRunner"])) == 0
+    with pytest.raises(ValueError, match="--decode-processes"):
+        resolve_decode_processes("many", pipeline_options([]))
+
+
 def test_multi_processing_workers_give_identical_shards(photo_site, tmp_path):
     pq.write_table(candidates_table(photo_site, 30), tmp_path / "c.parquet")
     for name, argv in (("one", []), ("two", ["--direct_running_mode", "multi_processing", "--direct_num_workers", "2"])):

@@ -11,10 +11,13 @@ import collections
 import concurrent.futures
 import hashlib
 import math
+import multiprocessing
+import os
 import time
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import DirectOptions
 
 from shards import layout
 from shards.schema import SUCCESS
@@ -23,14 +26,18 @@ from wit_pipeline import files, summary
 from wit_pipeline.download_inputs import ShardSpec, pair_uid, plan_shards, read_piece
 from wit_pipeline.images import ImageOptions, ImageRejected, process_image
 from wit_pipeline.net import Fetcher, FetchPolicy
-from wit_pipeline.options import make_pipeline, pipeline_options, stop_if_dry_run
+from wit_pipeline.options import is_local_runner, make_pipeline, pipeline_options, stop_if_dry_run
 from wit_pipeline.progress import Progress
 
 _progress: Progress | None = None  # the launcher's live line when workers run in-process
 
 
-def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions) -> tuple[dict, bytes | None]:
-    """Fetch and process one input row; every outcome becomes a status, never an exception."""
+def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions,
+                 decoders: concurrent.futures.Executor | None = None) -> tuple[dict, bytes | None]:
+    """Fetch and process one input row; every outcome becomes a status, never an exception.
+
+    `decoders`, when given, is a process pool that runs the image work.
+    """
     url, caption = row.get("url"), row.get("caption")
     result = dict(row)
     result.setdefault("uid", None)
@@ -47,7 +54,8 @@ def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions) -> tuple[dict,
         return result, None
     result["sha256"] = hashlib.sha256(fetched.content).hexdigest()
     try:
-        image = process_image(fetched.content, opts)
+        image = (decoders.submit(process_image, fetched.content, opts).result() if decoders
+                 else process_image(fetched.content, opts))
     except ImageRejected as rejected:
         result.update(status=rejected.status, error_message=str(rejected)[:500])
         return result, None
@@ -72,19 +80,25 @@ def _ordered_map(pool: concurrent.futures.Executor, fn, items, window: int):
 
 class DownloadShardFn(beam.DoFn):
     def __init__(self, out_dir: str, policy: FetchPolicy, image_options: ImageOptions, threads: int,
-                 samples_per_shard: int):
+                 samples_per_shard: int, decode_processes: int = 0):
         self.out_dir, self.policy, self.image_options = out_dir, policy, image_options
         self.threads, self.samples_per_shard = threads, samples_per_shard
+        self.decode_processes = decode_processes
 
     def setup(self):
         self.fetcher = Fetcher(self.policy)
         self.pool = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="wit-download")
+        # spawn, not fork: this process already runs threads (Beam's and ours).
+        self.decoders = concurrent.futures.ProcessPoolExecutor(
+            self.decode_processes, mp_context=multiprocessing.get_context("spawn")) if self.decode_processes else None
         self.rows_counter = Metrics.counter("download", "rows")
         self.success_counter = Metrics.counter("download", "success")
         self.failed_counter = Metrics.counter("download", "failed")
 
     def teardown(self):
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.decoders is not None:
+            self.decoders.shutdown(wait=False, cancel_futures=True)
         self.fetcher.close()
 
     def process(self, spec: ShardSpec):
@@ -94,7 +108,7 @@ class DownloadShardFn(beam.DoFn):
         rows = read_piece(spec)
         for index, row in enumerate(rows):
             row["key"] = layout.sample_key(spec.shard_id, index, self.samples_per_shard)
-        work = lambda row: download_row(self.fetcher, row, self.image_options)  # noqa: E731
+        work = lambda row: download_row(self.fetcher, row, self.image_options, self.decoders)  # noqa: E731
         with ShardWriter(self.out_dir, spec.shard_id, image_ext=self.image_options.encode_format) as writer:
             for result, image in _ordered_map(self.pool, work, rows, window=self.threads * 4):
                 writer.add(result, image)
@@ -109,9 +123,9 @@ class Download(beam.PTransform):
     """ShardSpec PCollection -> per-shard stats dicts, shards written under out_dir."""
 
     def __init__(self, out_dir: str, policy: FetchPolicy, image_options: ImageOptions, threads: int = 64,
-                 samples_per_shard: int = 10_000):
+                 samples_per_shard: int = 10_000, decode_processes: int = 0):
         super().__init__()
-        self.fn = DownloadShardFn(out_dir, policy, image_options, threads, samples_per_shard)
+        self.fn = DownloadShardFn(out_dir, policy, image_options, threads, samples_per_shard, decode_processes)
 
     def expand(self, specs):
         return (specs
@@ -119,6 +133,24 @@ class Download(beam.PTransform):
                 # a cluster spreads shards over all workers instead of the one that read the plan.
                 | "SpreadShards" >> beam.Reshuffle()
                 | "DownloadShards" >> beam.ParDo(self.fn))
+
+
+def resolve_decode_processes(value: int | str, options) -> int:
+    """`auto`: a pool only when one local process runs everything. Pillow releases the GIL
+    while decoding, but the GIL hand-offs between its chunks and the download threads' Python
+    left about a third of two cores idle; Beam's multi-process and cluster runners already
+    run one worker process per core, where a pool would only oversubscribe."""
+    if value == "auto":
+        direct = options.view_as(DirectOptions)
+        one_process = is_local_runner(options) and direct.direct_running_mode != "multi_processing"
+        return (os.cpu_count() or 1) if one_process and (os.cpu_count() or 1) > 1 else 0
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"--decode-processes must be auto or a number, got {value!r}") from None
+    if count < 0:
+        raise ValueError(f"--decode-processes must be >= 0, got {count}")
+    return count
 
 
 def add_arguments(parser) -> None:
@@ -140,13 +172,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-pixels", type=int, default=ImageOptions.max_pixels,
                         help="decompression-bomb limit in pixels (default %(default)s)")
     parser.add_argument("--threads", type=int, default=64, help="concurrent downloads per worker (default 64)")
+    parser.add_argument("--decode-processes", default="auto",
+                        help="processes per worker that decode and resize images: auto (one per core when the "
+                             "whole run is this one process, else 0 = in the download threads) or a number")
     FetchPolicy.add_arguments(parser)
 
 
 def run_download(inputs: list[str], out_dir: str, policy: FetchPolicy, image_options: ImageOptions,
                  samples_per_shard: int = 10_000, threads: int = 64, beam_argv: list[str] | None = None,
                  input_format: str = "auto", url_col: str = "url", caption_col: str = "auto",
-                 show_progress: bool = True) -> dict:
+                 show_progress: bool = True, decode_processes: int | str = 0) -> dict:
     global _progress
     if samples_per_shard <= 0:
         raise ValueError(f"--samples-per-shard must be positive, got {samples_per_shard}")
@@ -154,6 +189,8 @@ def run_download(inputs: list[str], out_dir: str, policy: FetchPolicy, image_opt
         raise ValueError(f"--threads must be positive, got {threads}")
     image_options.validate()
     policy.validate()
+    options = pipeline_options(beam_argv)
+    decode_processes = resolve_decode_processes(decode_processes, options)
     paths = files.match_many(inputs)
     started = time.monotonic()
     specs = plan_shards(paths, out_dir, samples_per_shard, input_format, url_col, caption_col)
@@ -163,10 +200,11 @@ def run_download(inputs: list[str], out_dir: str, policy: FetchPolicy, image_opt
     _progress = Progress("download", total_rows) if show_progress else None
     try:
         if pending:
-            with make_pipeline(pipeline_options(beam_argv)) as pipeline:
+            with make_pipeline(options) as pipeline:
                 (pipeline
                  | "PendingShards" >> beam.Create(pending, reshuffle=False)
-                 | "Download" >> Download(out_dir, policy, image_options, threads, samples_per_shard))
+                 | "Download" >> Download(out_dir, policy, image_options, threads, samples_per_shard,
+                                          decode_processes))
             stop_if_dry_run(pipeline.options)
     finally:
         _progress = None
@@ -185,7 +223,8 @@ def main(args, beam_argv) -> int:
                                  encode_quality=args.encode_quality, max_pixels=args.max_pixels)
     totals = run_download(args.inputs, args.out, FetchPolicy.from_args(args), image_options,
                           samples_per_shard=args.samples_per_shard, threads=args.threads, beam_argv=beam_argv,
-                          input_format=args.input_format, url_col=args.url_col, caption_col=args.caption_col)
+                          input_format=args.input_format, url_col=args.url_col, caption_col=args.caption_col,
+                          decode_processes=args.decode_processes)
     # write_totals already wrote OUT/stats.json with these numbers.
     print(summary.format_summary("wit download", totals))
     return 0

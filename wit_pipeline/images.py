@@ -27,6 +27,9 @@ class ImageRejected(Exception):
         super().__init__(message)
         self.status = status
 
+    def __reduce__(self):  # crosses process boundaries when decoding runs in a process pool
+        return type(self), (self.status, str(self))
+
 
 @dataclasses.dataclass(frozen=True)
 class ImageOptions:
@@ -129,8 +132,9 @@ def process_image(data: bytes, opts: ImageOptions) -> ProcessedImage:
         raise ImageRejected("decompression_bomb", str(exc)) from None
     except Image.DecompressionBombWarning as exc:
         raise ImageRejected("decompression_bomb", str(exc)) from None
-    except Exception as exc:
-        raise ImageRejected("not_an_image", f"cannot identify image: {exc}") from None
+    except Exception:
+        # Pillow's message names a BytesIO address: say what the bytes look like instead.
+        raise ImageRejected("not_an_image", f"cannot identify image: {len(data)} bytes starting {data[:12]!r}") from None
     width, height = img.size
     if width * height > opts.max_pixels:
         raise ImageRejected("decompression_bomb", f"{width}x{height} exceeds {opts.max_pixels} pixels")
