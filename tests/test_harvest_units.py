@@ -14,7 +14,7 @@ from test_harvest_fixtures import (LoopbackSite, crawl_site_pages, member_offset
 from wit_pipeline import balance
 from wit_pipeline.crawl import CrawlConfig, Crawler, host_in_domains, read_seeds
 from wit_pipeline.html_images import ImageRef, extract_page, largest_srcset_candidate, resolve_url
-from wit_pipeline.query_matcher import QueryMatcher, ascii_tokens
+from wit_pipeline.query_matcher import QueryMatcher
 from wit_pipeline.text_filters import TextFilter, TextFilterConfig, looks_like_file_name
 from wit_pipeline.web_archives import Counted, Skip, read_archive
 
@@ -139,21 +139,6 @@ def test_matcher_equals_reference_on_random_texts():
         for text, found in zip(batch, matcher.match_batch(batch)):
             assert set(found) == _reference_matches(queries, text), text
             assert len(found) == len(set(found))
-
-
-def test_ascii_fast_path_tokenizes_like_normalize():
-    rng = random.Random(3)
-    alphabet = "aZ9 '-_.,\t!x"
-    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 25))) for _ in range(5000)]
-    tokens = ascii_tokens(texts)
-    per_text, current = [], []
-    for token in tokens:
-        if token == b"Q":
-            per_text.append(current)
-            current = []
-        else:
-            current.append(token.decode())
-    assert per_text == [tokenize(t) for t in texts]
 
 
 # ---------------------------------------------------------------- balancing

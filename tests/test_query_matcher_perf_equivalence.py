@@ -57,6 +57,8 @@ def test_ascii_only_batches_take_the_byte_path_unchanged():
     texts = [_random_text(rng, 0.0) for _ in range(4000)]
     assert all(t.isascii() for t in texts)
     assert _cut_at_sentinels(ascii_tokens(texts)) == [tokenize(t) for t in texts]
+    punctuation_heavy = ["".join(rng.choice("aZ9 '-_.,\t!x") for _ in range(rng.randint(0, 25))) for _ in range(5000)]
+    assert _cut_at_sentinels(ascii_tokens(punctuation_heavy)) == [tokenize(t) for t in punctuation_heavy]
     # The byte path leaves an already-normalized text as it is, which the non-ASCII path relies on.
     normalized = [normalize(_random_text(rng, 0.5)) for _ in range(4000)]
     assert [" ".join(tokens) for tokens in _cut_at_sentinels(batch_tokens(normalized))] == normalized
