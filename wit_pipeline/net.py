@@ -242,7 +242,7 @@ class Fetcher:
                 _done(response, reuse=finished)
         raise _Failure("too_many_redirects", f"more than {self.policy.max_redirects} redirects")
 
-    def _check_target(self, url: str) -> None:
+    def _check_target(self, url: str, check_robots: bool = True) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise _Failure("invalid_url", f"not an http(s) URL: {url[:200]}")
@@ -255,7 +255,7 @@ class Fetcher:
                 check_host(parts.hostname, port)
             except ForbiddenAddress as exc:
                 raise _Failure("private_address", str(exc)) from None
-        if self.policy.respect_robots and not self._robots_allows(parts):
+        if check_robots and self.policy.respect_robots and not self._robots_allows(parts):
             raise _Failure("robots_disallowed", f"robots.txt of {parts.netloc} disallows {parts.path or '/'}")
 
     def _request(self, url: str) -> urllib3.BaseHTTPResponse:
@@ -340,12 +340,7 @@ class Fetcher:
     def _fetch_robots(self, robots_url: str) -> bytes:
         current = robots_url
         for _ in range(self.policy.max_redirects + 1):
-            parts = urllib.parse.urlsplit(current)
-            if not self.policy.allow_private_networks:
-                try:
-                    check_host(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
-                except ForbiddenAddress as exc:
-                    raise _Failure("private_address", str(exc)) from None
+            self._check_target(current, check_robots=False)  # robots.txt itself is not subject to robots
             response = self._request(current)
             try:
                 if _is_redirect(response):
