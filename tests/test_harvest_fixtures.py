@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
+
+from wit_pipeline.loopback import LoopbackServer, send
 
 
 def write_queries(path, queries: list[str]) -> str:
@@ -81,40 +81,24 @@ def zipf_pairs(n_pairs: int, n_queries: int, seed: int = 0, exponent: float = 1.
     return pairs
 
 
-class LoopbackSite:
-    """A tiny web site on 127.0.0.1. `pages`: path -> (status, headers dict, body bytes|str)."""
+class LoopbackSite(LoopbackServer):
+    """A tiny web site on 127.0.0.1. `pages`: path -> (status, headers dict, body bytes|str).
+
+    `requests` logs (monotonic time, path) of every request, for the per-host delay checks.
+    """
 
     def __init__(self, pages: dict):
         self.pages = pages
         self.requests: list[tuple[float, str]] = []
-        site = self
+        super().__init__(fallback=self._serve)
+        self.base = self.url("")
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's naming)
-                site.requests.append((time.monotonic(), self.path))
-                status, headers, body = site.pages.get(self.path, (404, {"Content-Type": "text/plain"}, "missing"))
-                body = body.encode() if isinstance(body, str) else body
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    def _serve(self, handler) -> None:
+        self.requests.append((time.monotonic(), handler.path))
+        status, headers, body = self.pages.get(handler.path, (404, {"Content-Type": "text/plain"}, "missing"))
+        body = body.encode() if isinstance(body, str) else body
+        extra = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        send(handler, body, status, headers.get("Content-Type", "application/octet-stream"), extra)
 
     def paths_requested(self) -> list[str]:
         return [path for _, path in self.requests]
