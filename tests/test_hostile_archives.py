@@ -444,3 +444,31 @@ def test_max_record_bytes_must_be_positive(tmp_path, capsys):
                    "--max-record-bytes", "0"])
     assert rc == 2
     assert "--max-record-bytes must be >= 1, got 0" in capsys.readouterr().err
+
+
+# ------------------------------------------------------ item 15: crawl memory
+
+
+def test_crawl_holds_no_level_of_page_bodies():
+    from wit_pipeline.crawl import CrawlConfig, Crawler
+    from wit_pipeline.net import Fetcher, FetchPolicy
+
+    n_pages, filler = 40, "<p>" + "lorem ipsum dolor sit amet " * 37_000 + "</p>"   # 40 pages of 1 MB
+    site_pages = {"/": (200, HTML, "".join(f'<a href="/p{i}">p</a>' for i in range(n_pages)))}
+    for i in range(n_pages):
+        site_pages[f"/p{i}"] = (200, HTML, f'<html><img src="/i{i}.jpg" alt="cat number {i}">{filler}</html>')
+    served = n_pages * len(filler)
+    with LoopbackSite(site_pages) as site:
+        fetcher = Fetcher(FetchPolicy(timeout=10.0, retries=0, allow_private_networks=True))
+        tracemalloc.start()
+        try:
+            config = CrawlConfig(per_host_delay=0.0, threads=2, per_host_concurrency=2, max_depth=1)
+            items = list(Crawler(fetcher, config).crawl([site.base + "/"]))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            fetcher.close()
+    assert [i.url.rsplit("/", 1)[1] for i in items if isinstance(i, ImageRef)] == [f"i{i}.jpg" for i in range(n_pages)]
+    assert _tally(i for i in items if isinstance(i, Counted)) == {"crawl_pages_fetched": n_pages + 1}
+    # two pages in flight at a time (fetch buffers, decoded text): far below the level's 40 MB
+    assert peak < served / 2, (peak, served)
