@@ -358,7 +358,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--wat", action="append", default=[], metavar="GLOB",
                      help="Common Crawl WAT files (repeatable): IMG@/src links with alt/title")
     src.add_argument("--max-record-bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES, metavar="N",
-                     help="WARC/WAT records larger than this (Content-Length, or decoded payload) are skipped "
+                     help="HTML and WAT records larger than this (Content-Length, or decoded payload) are skipped "
                           f"as record_too_large without being read into memory (default {DEFAULT_MAX_RECORD_BYTES})")
     src.add_argument("--url-list", action="append", default=[], metavar="GLOB",
                      help="img2dataset-style lists: parquet/csv/tsv/jsonl with url and caption columns")
