@@ -290,7 +290,8 @@ class Harvest(beam.PTransform):
             outputs.append(pbegin
                            | "ArchivePaths" >> beam.Create(sorted(sources.archives))
                            | "SpreadArchives" >> beam.Reshuffle()
-                           | "ReadArchives" >> beam.ParDo(_ReadArchiveFn(sources.max_record_bytes)).with_outputs("skips", main="images"))
+                           | "ReadArchives" >> beam.ParDo(_ReadArchiveFn(sources.max_record_bytes)).with_outputs(
+                               "skips", main="images"))
         if sources.url_lists:
             outputs.append(pbegin
                            | "UrlListPaths" >> beam.Create(sorted(sources.url_lists))
@@ -493,7 +494,8 @@ def main(args, beam_argv: list[str]) -> int:
     files.makedirs(out)
     before = set(_candidate_files(out))
     sources = HarvestSources(archives=archives, url_lists=url_lists, crawl_seeds=args.crawl_seeds,
-                             max_record_bytes=args.max_record_bytes, input_format=args.input_format, url_col=args.url_col, caption_col=args.caption_col)
+                             max_record_bytes=args.max_record_bytes, input_format=args.input_format,
+                             url_col=args.url_col, caption_col=args.caption_col)
     print(f"harvest: {len(queries):,} queries; {len(archives)} archive files, {len(url_lists)} url lists"
           f"{', crawl of ' + args.crawl_seeds if args.crawl_seeds else ''}", file=sys.stderr, flush=True)
     pipeline = make_pipeline(pipeline_options(beam_argv))

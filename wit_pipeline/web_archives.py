@@ -26,9 +26,10 @@ that could not be read is counted once and reading goes on after damage:
   being held in memory;
 - `not_a_warc` / `empty_archive`: a file with no WARC record at all, counted once.
 
-One contiguous damaged stretch is one skip, whose example names the file, the offset
-(for gzip files the member's offset, plus the offset inside the decompressed member
-when the record does not start it) and where reading resumed.
+One contiguous damaged stretch is one skip (each WARC record start found in it counts
+on its own), whose example names the file, the offset (for gzip files the member's
+offset, plus the offset inside the decompressed member when the record does not start
+it) and where reading resumed. ARC files are not read (`not_a_warc`).
 """
 from __future__ import annotations
 
@@ -343,7 +344,7 @@ class _BoundedLines:
 _LOADER = ArcWarcRecordLoader(verify_http=False, arc2warc=False)
 _WARC_HEADER_PARSER = StatusAndHeadersParser(ArcWarcRecordLoader.WARC_TYPES)
 
-COMPLETE, TRUNCATED, DAMAGED, OVERRUN = "complete", "truncated", "damaged", "overrun"
+_COMPLETE, _TRUNCATED, _DAMAGED, _OVERRUN = "complete", "truncated", "damaged", "overrun"
 
 
 class _Record:
@@ -389,8 +390,8 @@ class _Record:
         return record.content_stream().read(limit + 1)
 
     def finish(self) -> str:
-        """Read to the record's end: COMPLETE, TRUNCATED (the file ends inside it), DAMAGED
-        (gzip damage inside it) or OVERRUN (its Content-Length does not end at a record
+        """Read to the record's end: _COMPLETE, _TRUNCATED (the file ends inside it), _DAMAGED
+        (gzip damage inside it) or _OVERRUN (its Content-Length does not end at a record
         boundary)."""
         if self._verdict is None:
             self._verdict = self._finish()
@@ -401,25 +402,25 @@ class _Record:
         while self.payload.read(_SCAN_CHUNK):
             pass
         if self.payload.limit > 0:
-            return DAMAGED if stream.at_damage() else TRUNCATED
+            return _DAMAGED if stream.at_damage() else _TRUNCATED
         if stream.peek(len(_RECORD_END)) == _RECORD_END:
             stream.read(len(_RECORD_END))
-            return COMPLETE
+            return _COMPLETE
         end_member = stream.member_at(stream.position - 1) if stream.is_gzip else None
         stream.skip_blank()
         if stream.at_damage():
-            return DAMAGED if stream.damage.raw_offset == end_member else COMPLETE
+            return _DAMAGED if stream.damage.raw_offset == end_member else _COMPLETE
         head = stream.peek(len(_RECORD_START))
-        return COMPLETE if not head or head == _RECORD_START else OVERRUN
+        return _COMPLETE if not head or head == _RECORD_START else _OVERRUN
 
 
 def _read_warc_header(stream: _ArchiveStream):
-    """(headers, None) or (None, why): why is TRUNCATED, DAMAGED or a message."""
+    """(headers, None) or (None, why): why is _TRUNCATED, _DAMAGED or a message."""
     lines, total = [], 0
     while True:
         line = stream.readline(_MAX_HEADER_LINE)
         if not line or not line.endswith(b"\n") and len(line) < _MAX_HEADER_LINE:
-            return None, DAMAGED if stream.at_damage() else TRUNCATED
+            return None, _DAMAGED if stream.at_damage() else _TRUNCATED
         total += len(line)
         if not line.endswith(b"\n"):
             return None, f"WARC header line over {_MAX_HEADER_LINE} bytes"
@@ -466,7 +467,8 @@ def _scan(stream: _ArchiveStream, name: str) -> Iterator[Union[Skip, _Record]]:
             break
         if head != _RECORD_START:
             if len(head) < len(_RECORD_START) and _RECORD_START.startswith(head) and stream.damage is None:
-                yield Skip("truncated_record", f"{name}@{stream.location(start)} (the file ends in a record's first line)")
+                yield Skip("truncated_record",
+                           f"{name}@{stream.location(start)} (the file ends in a record's first line)")
                 stream.read(len(head))
                 continue
             skipped, _ = stream.skip_to(RECORD_MAGIC)
@@ -479,12 +481,12 @@ def _scan(stream: _ArchiveStream, name: str) -> Iterator[Union[Skip, _Record]]:
             length = (rec_headers.get_header("Content-Length") or "").strip()
             if not (length.isascii() and length.isdigit() and len(length) <= 18):
                 rec_headers, problem = None, f"Content-Length {length!r} is not a byte count"
-        if problem == DAMAGED:
+        if problem == _DAMAGED:
             continue
         if pending is not None:  # a record starts here: the stretch before it ends
             yield pending.skip(name, stream.location(start))
             pending = None
-        if problem == TRUNCATED:
+        if problem == _TRUNCATED:
             yield Skip("truncated_record", f"{name}@{stream.location(start)} (the file ends in its header)")
             continue
         if rec_headers is None:
@@ -494,13 +496,13 @@ def _scan(stream: _ArchiveStream, name: str) -> Iterator[Union[Skip, _Record]]:
         yield record
         verdict = record.finish()
         where = f"{name}@{record.location} {record.uri}"
-        if verdict == TRUNCATED:
+        if verdict == _TRUNCATED:
             yield Skip("truncated_record", f"{where} (the file ends inside it)")
-        elif verdict == DAMAGED:
+        elif verdict == _DAMAGED:
             damage = stream.damage
             pending = _Pending("corrupt_gzip_member", str(damage.raw_offset),
                                f"{damage.message} (the record at {record.location} {record.uri} is lost)")
-        elif verdict == OVERRUN:
+        elif verdict == _OVERRUN:
             block_end = record.block_start + record.length
             if stream.rewind(record.block_start):
                 skipped, found = stream.skip_to(RECORD_MAGIC)
@@ -555,29 +557,29 @@ def _record_items(record: _Record, name: str, max_record_bytes: int) -> Iterator
     the scanner reports those."""
     uri, content_type, http_status = record.uri, record.content_type, record.http_status
     if record.header_problem is not None:
-        if record.finish() == COMPLETE:
+        if record.finish() == _COMPLETE:
             yield Skip("corrupt_record", f"{name}@{record.location} {uri}: {record.header_problem}")
         return
     is_wat = record.rec_type == "metadata" and (content_type or "").startswith("application/json")
     if not is_wat and record.rec_type not in ("response", "resource"):
-        if record.finish() == COMPLETE:
+        if record.finish() == _COMPLETE:
             yield Counted(f"warc_{record.rec_type}_records")
         return
     if not is_wat:
         if http_status is not None and not 200 <= http_status < 300:
-            if record.finish() == COMPLETE:
+            if record.finish() == _COMPLETE:
                 yield Skip("http_status_not_2xx", f"{name} {uri} ({http_status})")
             return
         if not is_html_content_type(content_type):
-            if record.finish() == COMPLETE:
+            if record.finish() == _COMPLETE:
                 yield Skip("not_html", f"{name} {uri} ({content_type})")
             return
     if record.length > max_record_bytes:
-        if record.finish() == COMPLETE:
+        if record.finish() == _COMPLETE:
             yield _too_large(record, name, max_record_bytes, f"Content-Length {record.length}")
         return
     body = record.read_content(max_record_bytes)
-    if record.finish() != COMPLETE:
+    if record.finish() != _COMPLETE:
         return
     if len(body) > max_record_bytes:
         yield _too_large(record, name, max_record_bytes, "decoded payload")
