@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 from urllib.parse import urlsplit
 
-from wit_pipeline.html_images import extract_page, is_html_content_type, resolve_url
+from wit_pipeline.html_images import PageImages, extract_page, is_html_content_type, resolve_url
 from wit_pipeline.web_archives import ArchiveItem, Counted, Skip
 
 
@@ -123,14 +123,16 @@ class Crawler:
                     yield Counted("crawl_links_over_page_budget", len(frontier) - budget)
                     frontier = frontier[:budget]
                 budget -= len(frontier)
-                futures = [pool.submit(gate, urlsplit(url).hostname or "", lambda u=url: self.fetcher.fetch(u))
-                           for url in _interleave_hosts(frontier)]
-                results = {future.result().url: future.result() for future in futures}
+                # Each page is parsed by the thread that fetched it and only its links and
+                # images are kept: a level never holds more bodies than there are threads.
+                futures = {url: pool.submit(gate, urlsplit(url).hostname or "", lambda u=url: self._fetch_page(u))
+                           for url in _interleave_hosts(frontier)}
                 next_frontier: list[str] = []
                 for url in frontier:
-                    if results[url].final_url:
-                        seen.add(results[url].final_url)
-                    links = yield from self._page_items(results[url], fetched_finals)
+                    page = futures.pop(url).result()
+                    if page.final_url:
+                        seen.add(page.final_url)
+                    links = yield from self._page_items(page, fetched_finals)
                     for link in links:
                         if link in seen:
                             continue
@@ -145,28 +147,50 @@ class Crawler:
             if frontier and budget <= 0:
                 yield Counted("crawl_links_over_page_budget", len(frontier))
 
-    def _page_items(self, result, fetched_finals: set[str]):
+    def _fetch_page(self, url: str) -> "_FetchedPage":
+        """Fetch and parse one page (in a pool thread); the body is dropped here."""
+        result = self.fetcher.fetch(url)
+        content_type = result.headers.get("content-type")
+        page = None
+        if result.ok and is_html_content_type(content_type):
+            page = extract_page(result.content or b"", result.final_url or result.url, "crawl",
+                                content_type=content_type, want_links=True)
+        return _FetchedPage(url=result.url, status=result.status, error_message=result.error_message,
+                            final_url=result.final_url, content_type=content_type, page=page)
+
+    def _page_items(self, fetched: "_FetchedPage", fetched_finals: set[str]):
         """Items of one fetched page; returns its links (for `yield from`)."""
-        if not result.ok:
-            yield Skip(f"crawl_{result.status}", f"{result.url}: {(result.error_message or '')[:200]}")
+        if fetched.status != "success":
+            yield Skip(f"crawl_{fetched.status}", f"{fetched.url}: {(fetched.error_message or '')[:200]}")
             return []
-        final_url = result.final_url or result.url
+        final_url = fetched.final_url or fetched.url
         if final_url in fetched_finals:
             yield Counted("crawl_pages_already_seen")  # two URLs (e.g. a redirect) reached one page
             return []
         fetched_finals.add(final_url)
         yield Counted("crawl_pages_fetched")
-        content_type = result.headers.get("content-type")
-        if not is_html_content_type(content_type):
-            yield Skip("crawl_not_html", f"{final_url} ({content_type})")
+        page = fetched.page
+        if page is None:
+            yield Skip("crawl_not_html", f"{final_url} ({fetched.content_type})")
             return []
-        page = extract_page(result.content or b"", final_url, "crawl", content_type=content_type, want_links=True)
         if page.decoded_with_errors:
             yield Counted("pages_decoded_with_errors")
         for reason, count in page.skipped.items():
             yield Skip(reason, final_url, count)
         yield from page.images
         return page.links
+
+
+@dataclass(frozen=True)
+class _FetchedPage:
+    """What the crawl keeps of one fetch: the outcome and the parsed page, not the body."""
+
+    url: str
+    status: str
+    error_message: str | None
+    final_url: str | None
+    content_type: str | None
+    page: PageImages | None
 
 
 def _interleave_hosts(urls: list[str]) -> list[str]:

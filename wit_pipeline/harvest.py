@@ -31,7 +31,7 @@ from wit_pipeline.html_images import ImageRef
 from wit_pipeline.query_matcher import SharedMatchers, normalized_queries, read_query_file
 from wit_pipeline.text_filters import TextFilter, TextFilterConfig, read_boilerplate_file
 from wit_pipeline.url_lists import check_url_list, url_list_images
-from wit_pipeline.web_archives import Counted, Skip, read_archive
+from wit_pipeline.web_archives import DEFAULT_MAX_RECORD_BYTES, Counted, Skip, read_archive
 
 NAMESPACE = "wit.harvest"
 SKIP_EXAMPLES = 5
@@ -62,16 +62,29 @@ def _route(items: Iterable) -> Iterable:
 
 
 class _ReadArchiveFn(beam.DoFn):
+    """One archive file. Whatever the file holds, what was read from it is kept and the
+    file's problem is a counted skip: one file never fails the run."""
+
+    def __init__(self, max_record_bytes: int) -> None:
+        self.max_record_bytes = max_record_bytes
+
     def process(self, path):
         started = time.monotonic()
         images = skips = 0
-        with files.open_read(path) as stream:
-            for item in _route(read_archive(stream, path)):
-                if isinstance(item, ImageRef):
-                    images += 1
-                else:
-                    skips += 1
-                yield item
+        try:
+            with files.open_read(path) as stream:
+                for item in _route(read_archive(stream, path, self.max_record_bytes)):
+                    if isinstance(item, ImageRef):
+                        images += 1
+                    else:
+                        skips += 1
+                    yield item
+        except OSError as exc:  # unreadable storage: what was read so far is kept
+            skips += 1
+            yield from _route([Skip("unreadable_archive", f"{path}: {type(exc).__name__}: {str(exc)[:160]}")])
+        except Exception as exc:  # a reader bug on some unforeseen bytes must not fail the whole run
+            skips += 1
+            yield from _route([Skip("archive_reader_error", f"{path}: {type(exc).__name__}: {str(exc)[:160]}")])
         _count("seen.archive_files")
         print(f"harvest: {path}: {images} images, {skips} skip events, {time.monotonic() - started:.1f}s",
               file=sys.stderr, flush=True)
@@ -243,6 +256,7 @@ class HarvestSources:
     archives: list[str] = dataclasses.field(default_factory=list)   # WARC and WAT files
     url_lists: list[str] = dataclasses.field(default_factory=list)
     crawl_seeds: str | None = None
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     input_format: str = "auto"
     url_col: str = "url"
     caption_col: str = "auto"
@@ -276,7 +290,8 @@ class Harvest(beam.PTransform):
             outputs.append(pbegin
                            | "ArchivePaths" >> beam.Create(sorted(sources.archives))
                            | "SpreadArchives" >> beam.Reshuffle()
-                           | "ReadArchives" >> beam.ParDo(_ReadArchiveFn()).with_outputs("skips", main="images"))
+                           | "ReadArchives" >> beam.ParDo(_ReadArchiveFn(sources.max_record_bytes)).with_outputs(
+                               "skips", main="images"))
         if sources.url_lists:
             outputs.append(pbegin
                            | "UrlListPaths" >> beam.Create(sorted(sources.url_lists))
@@ -343,6 +358,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="WARC files, .warc or .warc.gz (repeatable); WAT files work here too")
     src.add_argument("--wat", action="append", default=[], metavar="GLOB",
                      help="Common Crawl WAT files (repeatable): IMG@/src links with alt/title")
+    src.add_argument("--max-record-bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES, metavar="N",
+                     help="HTML and WAT records larger than this (Content-Length, or decoded payload) are skipped "
+                          f"as record_too_large without being read into memory (default {DEFAULT_MAX_RECORD_BYTES})")
     src.add_argument("--url-list", action="append", default=[], metavar="GLOB",
                      help="img2dataset-style lists: parquet/csv/tsv/jsonl with url and caption columns")
     src.add_argument("--input-format", default="auto", help="format of --url-list files (default: from the name)")
@@ -458,6 +476,8 @@ def main(args, beam_argv: list[str]) -> int:
     validate_balance(args.per_query_cap, args.balance)
     if args.shard_size < 1:
         raise ValueError("--shard-size must be >= 1")
+    if args.max_record_bytes < 1:
+        raise ValueError(f"--max-record-bytes must be >= 1, got {args.max_record_bytes}")
     filter_config = filter_config_from_args(args)
     crawl_config = crawl_config_from_args(args)
     archives = files.match_many(args.warc + args.wat) if (args.warc or args.wat) else []
@@ -474,7 +494,8 @@ def main(args, beam_argv: list[str]) -> int:
     files.makedirs(out)
     before = set(_candidate_files(out))
     sources = HarvestSources(archives=archives, url_lists=url_lists, crawl_seeds=args.crawl_seeds,
-                             input_format=args.input_format, url_col=args.url_col, caption_col=args.caption_col)
+                             max_record_bytes=args.max_record_bytes, input_format=args.input_format,
+                             url_col=args.url_col, caption_col=args.caption_col)
     print(f"harvest: {len(queries):,} queries; {len(archives)} archive files, {len(url_lists)} url lists"
           f"{', crawl of ' + args.crawl_seeds if args.crawl_seeds else ''}", file=sys.stderr, flush=True)
     pipeline = make_pipeline(pipeline_options(beam_argv))
