@@ -60,11 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(parser)
     args, beam_argv = parser.parse_known_args(rest)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from wit_pipeline.files import releasing_locks
     from wit_pipeline.options import DryRun, check_beam_arguments
 
     try:
         check_beam_arguments(beam_argv, list(parser._option_string_actions))
-        return int(module.main(args, beam_argv) or 0)
+        with releasing_locks():
+            return int(module.main(args, beam_argv) or 0)
     except DryRun as done:
         print(f"wit {command}: {done}")
         return 0
