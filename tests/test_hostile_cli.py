@@ -139,10 +139,11 @@ def test_download_refuses_candidates_of_an_unfinished_harvest(tmp_path, capsys):
 def test_a_harvest_that_fails_leaves_no_stats_and_no_lock(tmp_path, monkeypatch, capsys):
     queries = tmp_path / "q.txt"
     queries.write_text("red circle\n")
+    (tmp_path / "boilerplate.txt").write_text("a red circle number 3\n")
     argv = ["harvest", "--queries", str(queries), "--url-list", write_urls(tmp_path / "u.csv", 4), "--lang", "any",
-            "--out", str(tmp_path / "h")]
+            "--boilerplate-file", str(tmp_path / "boilerplate.txt"), "--out", str(tmp_path / "h")]
     assert wit(argv) == 0
-    assert (tmp_path / "h" / "stats.json").exists()
+    assert stats(tmp_path / "h")["pairs"]["kept"] == 3  # one caption is boilerplate
 
     import wit_pipeline.options
 
@@ -301,6 +302,8 @@ def test_wit_run_checks_the_beam_options_of_its_config(tmp_path):
     (["harvest", "--queries", "{d}/q.txt", "--url-list", "{e}"], "--url-list {e}: the directory holds no input file "
                                                                  "(*.parquet,"),
     (["harvest", "--queries", "{d}/q.txt", "--crawl-seeds", "{e}"], "--crawl-seeds {e}: is a directory; give a file"),
+    (["harvest", "--queries", "{d}/q.txt", "--url-list", "{d}/u.csv", "--boilerplate-file", "{e}"],
+     "--boilerplate-file {e}: is a directory; give a file"),
     (["queries", "--wiki-dump", "{e}"], "--wiki-dump {e}: the directory holds no input file (*.xml, "),
     (["queries", "--pageviews", "{e}"], "--pageviews {e}: the directory holds no input file (*)"),
     (["download", "--candidates", "{e}"], "--candidates/--url-list {e}: the directory holds no input file "

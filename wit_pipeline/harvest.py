@@ -402,7 +402,8 @@ def filter_config_from_args(args) -> TextFilterConfig:
     if args.keep_boilerplate:
         boilerplate = frozenset()
     elif args.boilerplate_file:
-        boilerplate = read_boilerplate_file(files.read_bytes(args.boilerplate_file).decode("utf-8"))
+        path = files.expand_input(args.boilerplate_file, "--boilerplate-file")
+        boilerplate = read_boilerplate_file(files.read_bytes(path).decode("utf-8"))
     lang = None if (args.lang or "").lower() in ("", "any", "none") else args.lang.lower()
     return TextFilterConfig(min_chars=args.min_text_chars, max_chars=args.max_text_chars,
                             min_words=args.min_text_words, drop_file_names=not args.keep_file_names,
