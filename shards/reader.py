@@ -21,17 +21,18 @@ class Sample:
     meta: dict
 
 
-def find_shards(patterns: str | list[str]) -> list[str]:
-    """Sorted shard tar paths for one or more globs (a directory means all its tars)."""
-    if isinstance(patterns, str):
-        patterns = [patterns]
-    expanded = []
-    for pattern in patterns:
-        if not any(ch in pattern for ch in "*?[") and not pattern.endswith(".tar"):
-            pattern = files.join(pattern, "*.tar")
-        expanded.append(pattern)
-    # Dot files are unfinished writes (`.tmp-*`), never shards.
-    return [p for p in files.match_many(expanded) if p.endswith(".tar") and not p.rsplit("/", 1)[-1].startswith(".")]
+def find_shards(patterns: str | list[str], flag: str = "--shards") -> list[str]:
+    """Sorted shard tar paths for one or more globs, .tar files or directories (all their tars).
+
+    A glob keeps only the tars it matches (a shard folder also holds parquet and json); a
+    file named outright must be a tar.
+    """
+    paths = files.expand_inputs(patterns, flag, (("*.tar",),))
+    named = [p for p in ([patterns] if isinstance(patterns, str) else patterns) if p in paths]
+    not_tar = next((p for p in named if not p.endswith(".tar")), None)
+    if not_tar:
+        raise ValueError(f"{flag} {not_tar}: not a .tar shard")
+    return [p for p in paths if p.endswith(".tar")]
 
 
 def _split_name(name: str) -> tuple[str, str]:

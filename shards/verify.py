@@ -73,7 +73,7 @@ def verify_shard(tar_path: str, report: VerifyReport, seen_keys: set[str]) -> No
 def verify_shards(patterns) -> VerifyReport:
     report = VerifyReport()
     seen: set[str] = set()
-    for tar_path in find_shards(patterns):
+    for tar_path in find_shards(patterns, flag="verify"):
         report.shards += 1
         verify_shard(tar_path, report, seen)
     return report

@@ -488,6 +488,7 @@ def main(args, beam_argv: list[str]) -> int:
     from dedup import report as report_lib
     from wit_pipeline.summary import finish
 
+    files.lock_out(args.out, "audit")
     config = config_from_args(args, beam_argv)
     prep = prepare(args.shards, args.eval, config)
     feature_counts = run_features(prep, beam_argv)

@@ -3,7 +3,8 @@
 Each stage module exposes `add_arguments(parser)` and `main(args, beam_argv) -> int`.
 Only the chosen stage's module is imported, so `wit shards verify` does not pay for
 importing torch. Arguments the stage does not know are handed to Beam as pipeline
-options (`--runner`, `--direct_num_workers`, `--project`, ...).
+options (`--runner`, `--direct_num_workers`, `--project`, ...) when Beam knows them, and
+refused otherwise ("did you mean"): a mistyped flag must never be silently ignored.
 """
 from __future__ import annotations
 
@@ -54,14 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     module_name, help_ = COMMANDS[command]
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"wit {command}", description=help_,
-                                     epilog="Unknown options are passed to Beam as pipeline options.")
+                                     epilog="Beam pipeline options (--runner, --direct_num_workers, --project, ...) "
+                                            "may follow the command's own; any other argument is an error.")
     module.add_arguments(parser)
     args, beam_argv = parser.parse_known_args(rest)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from wit_pipeline.options import DryRun
+    from wit_pipeline.files import releasing_locks
+    from wit_pipeline.options import DryRun, check_beam_arguments
 
     try:
-        return int(module.main(args, beam_argv) or 0)
+        check_beam_arguments(beam_argv, list(parser._option_string_actions))
+        with releasing_locks():
+            return int(module.main(args, beam_argv) or 0)
     except DryRun as done:
         print(f"wit {command}: {done}")
         return 0

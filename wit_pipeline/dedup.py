@@ -281,6 +281,7 @@ def main(args, beam_argv: list[str]) -> int:
     from dedup import report as report_lib
     from wit_pipeline.summary import finish
 
+    files.lock_out(args.out, "dedup")
     if args.samples_per_shard < 1:
         raise ValueError(f"--samples-per-shard must be >= 1, got {args.samples_per_shard}")
     if args.within_similarity is not None and not -1 <= args.within_similarity <= 1:

@@ -22,7 +22,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
     parser.add_argument("--train-steps", type=int, default=300, help="training steps (default 300)")
     parser.add_argument("--pages", type=int, default=24, help="pages on the demo website (default 24)")
-    parser.add_argument("--force", action="store_true", help="re-run stages that finished earlier")
+    parser.add_argument("--force", action="store_true",
+                        help="remove every stage's earlier output and run the chain again")
 
 
 def demo_config(out: str, world: dict, seeds_file: str, eval_root: str, train_steps: int, beam: list[str]) -> dict:

@@ -23,7 +23,8 @@ from shards import layout
 from shards.schema import SUCCESS
 from shards.writer import ShardWriter, remove_unfinished, shard_complete, write_totals
 from wit_pipeline import files, summary
-from wit_pipeline.download_inputs import ShardSpec, pair_uid, plan_shards, read_piece
+from wit_pipeline.download_inputs import (INPUT_DIRECTORY, ShardSpec, check_harvest_finished, pair_uid,
+                                          plan_shards, read_piece)
 from wit_pipeline.images import ImageOptions, ImageRejected, process_image
 from wit_pipeline.net import Fetcher, FetchPolicy
 from wit_pipeline.options import is_local_runner, make_pipeline, pipeline_options, stop_if_dry_run
@@ -154,9 +155,10 @@ def resolve_decode_processes(value: int | str, options) -> int:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--candidates", "--url-list", dest="inputs", nargs="+", required=True,
-                        help="candidate parquet globs from `wit harvest`, or img2dataset-style url lists "
-                             "(parquet/csv/tsv/jsonl, optionally .gz)")
+    parser.add_argument("--candidates", "--url-list", dest="inputs", nargs="+", action="extend", required=True,
+                        help="candidate parquet globs from `wit harvest` (or its output folder), or "
+                             "img2dataset-style url lists (parquet/csv/tsv/jsonl, optionally .gz; a folder means "
+                             "all of those in it)")
     parser.add_argument("--out", required=True, help="output directory (local or any Beam filesystem)")
     parser.add_argument("--input-format", default="auto", help="auto|parquet|csv|tsv|jsonl (default: from the extension)")
     parser.add_argument("--url-col", default="url", help="url column (default url)")
@@ -191,7 +193,8 @@ def run_download(inputs: list[str], out_dir: str, policy: FetchPolicy, image_opt
     policy.validate()
     options = pipeline_options(beam_argv)
     decode_processes = resolve_decode_processes(decode_processes, options)
-    paths = files.match_many(inputs)
+    paths = files.expand_inputs(inputs, "--candidates/--url-list", INPUT_DIRECTORY)
+    check_harvest_finished(paths)
     started = time.monotonic()
     specs = plan_shards(paths, out_dir, samples_per_shard, input_format, url_col, caption_col)
     pending = [spec for spec in specs if not shard_complete(out_dir, spec.shard_id)]
@@ -217,6 +220,7 @@ def run_download(inputs: list[str], out_dir: str, policy: FetchPolicy, image_opt
 
 
 def main(args, beam_argv) -> int:
+    files.lock_out(args.out, "download")
     image_options = ImageOptions(image_size=args.image_size, resize_mode=args.resize_mode,
                                  resize_only_if_bigger=args.resize_only_if_bigger, min_image_size=args.min_image_size,
                                  max_aspect_ratio=args.max_aspect_ratio, encode_format=args.encode_format,

@@ -4,14 +4,18 @@ The launcher splits each input file, in sorted order, into pieces of
 `samples_per_shard` rows (as img2dataset's reader does) and stores each piece as
 `OUT/_inputs/NNNNN.parquet` together with `OUT/_inputs/plan.json`. Shard ids and keys
 follow from input order alone, and a re-run reuses the stored plan, so an interrupted
-run resumes with exactly the keys an uninterrupted run would have produced.
+run resumes with exactly the keys an uninterrupted run would have produced. The plan
+records each input file's size and modification time (its identity, read from the
+filesystem's metadata, never from the rows): a re-run whose inputs changed is refused
+instead of resuming a plan that no longer describes them.
 """
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import io
-import json
+import re
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -23,6 +27,14 @@ from wit_pipeline import files
 
 INPUT_FORMATS = ("parquet", "csv", "tsv", "jsonl")
 PLAN_DIR = "_inputs"
+# What a directory given as a url list stands for (not .json/.txt: a folder's stats.json or
+# README would be taken for lists).
+URL_LIST_GLOBS = tuple(f"*.{fmt}{gz}" for fmt in INPUT_FORMATS for gz in ("", ".gz"))
+# `wit harvest` names its outputs candidates-NNNNN-of-NNNNN.parquet and lists them in the
+# stats.json it writes last.
+HARVEST_CANDIDATES = re.compile(r"candidates-\d{5}-of-\d{5}\.parquet$")
+# A directory given to --candidates: a harvest's output folder, else a folder of url lists.
+INPUT_DIRECTORY = (("candidates-*-of-*.parquet",), URL_LIST_GLOBS)
 
 
 def pair_uid(url: str, text: str | None) -> str:
@@ -85,20 +97,64 @@ def normalize_columns(table: pa.Table, path: str, url_col: str, caption_col: str
     return pa.table(columns)
 
 
+def check_harvest_finished(paths: list[str]) -> None:
+    """Refuse harvest candidates whose harvest did not finish: a harvest killed mid-write
+    leaves some candidate files but no stats.json (harvest writes it last) listing them."""
+    by_directory: dict[str, list[str]] = {}
+    for path in paths:
+        if HARVEST_CANDIDATES.search(path):
+            directory, _, name = path.rpartition("/")
+            by_directory.setdefault(directory, []).append(name)
+    for directory, names in sorted(by_directory.items()):
+        stats_path = files.join(directory, "stats.json") if directory else "stats.json"
+        stats = files.read_json(stats_path) if files.exists(stats_path) else None
+        listed = set(((stats or {}).get("outputs") or {}).get("candidates") or [])
+        missing = sorted(set(names) - listed)
+        if stats is None:
+            raise ValueError(f"{directory or '.'}/{names[0]}: its harvest did not finish (no stats.json beside "
+                             f"it); run `wit harvest` into {directory or '.'} again to finish it")
+        if missing:
+            raise ValueError(f"{directory or '.'}/{missing[0]} is not one of the candidate files of the harvest "
+                             f"that finished in {directory or '.'} (see its stats.json); a later harvest there did "
+                             f"not finish: run it again")
+
+
+def _when(seconds) -> str:
+    if seconds is None:
+        return "unknown time"
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _plan_difference(planned: dict, now: dict) -> str:
+    """What makes a stored plan's signature differ from this run's, in words."""
+    for key, flag in (("samples_per_shard", "--samples-per-shard"), ("url_col", "--url-col"),
+                      ("caption_col", "--caption-col")):
+        if planned.get(key) != now[key]:
+            return f"with {flag} {planned.get(key)} (now {now[key]})"
+    before = {item["path"]: item for item in planned.get("inputs", []) if isinstance(item, dict)}
+    if [item["path"] for item in now["inputs"]] != list(before):
+        return f"from other input files ({len(before)} then, {len(now['inputs'])} now)"
+    for item in now["inputs"]:
+        old = before[item["path"]]
+        if old != item:
+            return (f"from {item['path']} as it was then ({old['size']} bytes, modified {_when(old['mtime'])}); "
+                    f"it has changed since ({item['size']} bytes, modified {_when(item['mtime'])})")
+    return "with other inputs"
+
+
 def plan_shards(inputs: list[str], out_dir: str, samples_per_shard: int, input_format: str = "auto",
                 url_col: str = "url", caption_col: str = "auto") -> list[ShardSpec]:
     """Split inputs into shard pieces under OUT/_inputs, or reuse the pieces of an earlier run."""
     plan_dir = files.join(out_dir, PLAN_DIR)
     plan_path = files.join(plan_dir, "plan.json")
-    signature = {"inputs": inputs, "samples_per_shard": samples_per_shard,
+    signature = {"inputs": files.file_identity(inputs), "samples_per_shard": samples_per_shard,
                  "url_col": url_col, "caption_col": caption_col}
     if files.exists(plan_path):
         plan = files.read_json(plan_path)
         if plan["signature"] != signature:
-            raise ValueError(f"{out_dir} holds a run with other inputs or --samples-per-shard "
-                             f"({json.dumps(plan['signature'])}); use a new --out")
+            raise ValueError(f"{out_dir} holds a run planned {_plan_difference(plan['signature'], signature)}; "
+                             f"use a new --out")
         return [ShardSpec(**spec) for spec in plan["shards"]]
-    files.makedirs(plan_dir)
     specs: list[ShardSpec] = []
     for path in inputs:
         table = normalize_columns(read_table(path, detect_format(path, input_format)), path, url_col, caption_col)

@@ -27,6 +27,7 @@ from apache_beam.metrics.metric import Metrics, MetricsFilter
 from wit_pipeline import files
 from wit_pipeline.balance import BALANCE_MODES, EXACT, Balance, pair_uid, validate_balance
 from wit_pipeline.crawl import CrawlConfig, Crawler, read_seeds
+from wit_pipeline.download_inputs import URL_LIST_GLOBS
 from wit_pipeline.html_images import ImageRef
 from wit_pipeline.query_matcher import SharedMatchers, normalized_queries, read_query_file
 from wit_pipeline.text_filters import TextFilter, TextFilterConfig, read_boilerplate_file
@@ -42,6 +43,8 @@ CANDIDATE_SCHEMA = pa.schema([
 ])
 QUERY_COUNT_SCHEMA = pa.schema([("query", pa.string()), ("matched", pa.int64()), ("kept", pa.int64())])
 _SHARD_RE = re.compile(r"candidates-(\d{5})-of-(\d{5})\.parquet$")
+# What a directory given to --warc/--wat stands for.
+ARCHIVE_DIRECTORY = (("*.warc", "*.warc.gz", "*.wat", "*.wat.gz", "*.arc", "*.arc.gz"),)
 
 
 def _count(name: str, n: int = 1) -> None:
@@ -351,18 +354,21 @@ class WriteQueryCounts(beam.PTransform):
 # ------------------------------------------------------------------------- CLI
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--queries", required=True, help="queries.parquet from `wit queries` (or a .txt, one per line)")
+    parser.add_argument("--queries", required=True,
+                        help="queries.parquet from `wit queries` (or its output folder), or a .txt, one per line")
     parser.add_argument("--out", required=True, help="output directory (local or any Beam filesystem)")
     src = parser.add_argument_group("sources (at least one)")
     src.add_argument("--warc", action="append", default=[], metavar="GLOB",
-                     help="WARC files, .warc or .warc.gz (repeatable); WAT files work here too")
+                     help="WARC files, .warc or .warc.gz (repeatable; a folder means its .warc/.wat/.arc[.gz] "
+                          "files); WAT files work here too")
     src.add_argument("--wat", action="append", default=[], metavar="GLOB",
                      help="Common Crawl WAT files (repeatable): IMG@/src links with alt/title")
     src.add_argument("--max-record-bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES, metavar="N",
                      help="HTML and WAT records larger than this (Content-Length, or decoded payload) are skipped "
                           f"as record_too_large without being read into memory (default {DEFAULT_MAX_RECORD_BYTES})")
     src.add_argument("--url-list", action="append", default=[], metavar="GLOB",
-                     help="img2dataset-style lists: parquet/csv/tsv/jsonl with url and caption columns")
+                     help="img2dataset-style lists: parquet/csv/tsv/jsonl with url and caption columns (a folder "
+                          "means all such files in it)")
     src.add_argument("--input-format", default="auto", help="format of --url-list files (default: from the name)")
     src.add_argument("--url-col", default="url", help="URL column of --url-list files (default url)")
     src.add_argument("--caption-col", default="auto",
@@ -414,7 +420,8 @@ def filter_config_from_args(args) -> TextFilterConfig:
     if args.keep_boilerplate:
         boilerplate = frozenset()
     elif args.boilerplate_file:
-        boilerplate = read_boilerplate_file(files.read_bytes(args.boilerplate_file).decode("utf-8"))
+        path = files.expand_input(args.boilerplate_file, "--boilerplate-file")
+        boilerplate = read_boilerplate_file(files.read_bytes(path).decode("utf-8"))
     lang = None if (args.lang or "").lower() in ("", "any", "none") else args.lang.lower()
     return TextFilterConfig(min_chars=args.min_text_chars, max_chars=args.max_text_chars,
                             min_words=args.min_text_words, drop_file_names=not args.keep_file_names,
@@ -467,10 +474,10 @@ def main(args, beam_argv: list[str]) -> int:
     from wit_pipeline.net import FetchPolicy
     from wit_pipeline.options import make_pipeline, pipeline_options, stop_if_dry_run
 
+    files.lock_out(args.out, "harvest")
     started = time.monotonic()
-    queries = normalized_queries(read_query_file(args.queries)) if files.exists(args.queries) else None
-    if queries is None:
-        raise FileNotFoundError(f"--queries {args.queries}: no such file")
+    args.queries = files.expand_input(args.queries, "--queries", (("queries.parquet",),))
+    queries = normalized_queries(read_query_file(args.queries))
     if not queries:
         raise ValueError(f"--queries {args.queries}: the query list is empty")
     validate_balance(args.per_query_cap, args.balance)
@@ -480,18 +487,21 @@ def main(args, beam_argv: list[str]) -> int:
         raise ValueError(f"--max-record-bytes must be >= 1, got {args.max_record_bytes}")
     filter_config = filter_config_from_args(args)
     crawl_config = crawl_config_from_args(args)
-    archives = files.match_many(args.warc + args.wat) if (args.warc or args.wat) else []
-    url_lists = files.match_many(args.url_list) if args.url_list else []
+    archives = sorted({*files.expand_inputs(args.warc, "--warc", ARCHIVE_DIRECTORY),
+                       *files.expand_inputs(args.wat, "--wat", ARCHIVE_DIRECTORY)})
+    url_lists = files.expand_inputs(args.url_list, "--url-list", (URL_LIST_GLOBS,))
     for path in url_lists:
         check_url_list(path, args.input_format, args.url_col, args.caption_col)
-    if args.crawl_seeds and not files.exists(args.crawl_seeds):
-        raise FileNotFoundError(f"--crawl-seeds {args.crawl_seeds}: no such file")
+    if args.crawl_seeds:
+        args.crawl_seeds = files.expand_input(args.crawl_seeds, "--crawl-seeds")
     if not (archives or url_lists or args.crawl_seeds):
         raise ValueError("nothing to harvest: give --warc/--wat, --url-list or --crawl-seeds")
     policy = FetchPolicy.from_args(args) if args.crawl_seeds else None
 
     out = args.out
     files.makedirs(out)
+    # stats.json, written last, is what tells `wit download` this harvest finished.
+    files.remove(files.join(out, "stats.json"))
     before = set(_candidate_files(out))
     sources = HarvestSources(archives=archives, url_lists=url_lists, crawl_seeds=args.crawl_seeds,
                              max_record_bytes=args.max_record_bytes, input_format=args.input_format,

@@ -1,6 +1,8 @@
 """Beam pipeline options shared by every stage, and the pipeline factory."""
 from __future__ import annotations
 
+import difflib
+
 import apache_beam as beam
 from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions,
                                                   SetupOptions, StandardOptions)
@@ -59,3 +61,44 @@ def stop_if_dry_run(options: PipelineOptions) -> None:
     if options.view_as(TestOptions).dry_run:
         runner = options.view_as(StandardOptions).runner
         raise DryRun(f"dry run: the pipeline was built and validated for {runner}; nothing was submitted")
+
+
+class UnknownArgument(ValueError):
+    """An argument that neither the command nor any Beam pipeline option knows."""
+
+
+def _beam_option_parser():
+    """One parser with every registered PipelineOptions subclass's options, as Beam builds it
+    (Standard, Direct, Google Cloud/Dataflow, Worker, Portable, Flink, Spark, S3, ...)."""
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    class Parser(_BeamArgumentParser):
+        def error(self, message):  # a bad value of a Beam option: one line, not usage + exit
+            raise ValueError(message)
+
+    parser = Parser(allow_abbrev=False, add_help=False)
+    classes = {str(cls): cls for cls in PipelineOptions.__subclasses__()}
+    for cls in classes.values():
+        cls._add_argparse_args(parser)  # noqa: SLF001 - how Beam itself collects its options
+    return parser
+
+
+def check_beam_arguments(beam_argv: list[str], own_flags: list[str]) -> None:
+    """Refuse what a command left over that is no Beam option: a typo must not be ignored.
+
+    `own_flags` (the command's options) and Beam's options are the "did you mean" candidates.
+    """
+    if not beam_argv:
+        return
+    parser = _beam_option_parser()
+    _, unknown = parser.parse_known_args(list(beam_argv))
+    if not unknown:
+        return
+    first = next((arg for arg in unknown if arg.startswith("-")), unknown[0])
+    name = first.split("=", 1)[0]
+    hint = ""
+    if name.startswith("-"):
+        known = [flag for flag in [*own_flags, *parser._option_string_actions] if flag.startswith("--")]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+    raise UnknownArgument(f"unrecognized argument {name}{hint}")

@@ -507,14 +507,15 @@ class _WriteOutputsFn(beam.DoFn):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (local or gs://, s3://, ...)")
     parser.add_argument("--wiki-dump", nargs="+", default=[], metavar="GLOB",
-                        help="MediaWiki pages-articles XML dumps (plain, .bz2, .gz)")
+                        help="MediaWiki pages-articles XML dumps (plain, .bz2, .gz; a folder means its *.xml* files)")
     parser.add_argument("--wiki-dump-index", nargs="+", default=[], metavar="GLOB",
                         help="multistream indexes (*-multistream-index*.txt*.bz2): their dumps are read "
                              "in stream-aligned ranges by many workers")
     parser.add_argument("--split-mb", type=float, default=32,
                         help="compressed MB per range of an indexed multistream dump")
     parser.add_argument("--pageviews", nargs="+", default=[], metavar="GLOB",
-                        help="Wikimedia pageview dump files (`domain page_title views bytes`, gz or plain)")
+                        help="Wikimedia pageview dump files (`domain page_title views bytes`, gz or plain; a folder "
+                             "means every file in it)")
     parser.add_argument("--wordnet", nargs="?", const="nltk", default=None, metavar="DIR",
                         help="WNDB directory with data.noun/verb/adj/adv; the bare flag uses nltk's installed WordNet")
     parser.add_argument("--wiki-api-seed", nargs="+", default=[], metavar="TITLE",
@@ -571,6 +572,12 @@ def config_from_args(args, sources: "Sources") -> QueryConfig:
     return config
 
 
+# What a directory given to --wiki-dump / --wiki-dump-index stands for (a pageviews folder
+# means every file in it). Dumps: enwiki-...-pages-articles[-multistream][N].xml[-pA pB][.bz2|.gz].
+DUMP_DIRECTORY = (("*.xml", "*.xml.*", "*.xml-*"),)
+INDEX_DIRECTORY = (("*-index*",),)
+
+
 def sources_from_args(args) -> Sources:
     if not args.split_mb > 0:
         raise ValueError(f"--split-mb must be positive, got {args.split_mb}")
@@ -578,10 +585,10 @@ def sources_from_args(args) -> Sources:
     if args.wordnet and not nltk and not files.exists(args.wordnet):
         raise FileNotFoundError(f"WordNet directory {args.wordnet!r} does not exist")
     sources = Sources(
-        dump_paths=tuple(files.match_many(args.wiki_dump)) if args.wiki_dump else (),
-        dump_index_paths=tuple(files.match_many(args.wiki_dump_index)) if args.wiki_dump_index else (),
+        dump_paths=tuple(files.expand_inputs(args.wiki_dump, "--wiki-dump", DUMP_DIRECTORY)),
+        dump_index_paths=tuple(files.expand_inputs(args.wiki_dump_index, "--wiki-dump-index", INDEX_DIRECTORY)),
         split_bytes=max(1, int(args.split_mb * (1 << 20))),
-        pageview_paths=tuple(files.match_many(args.pageviews)) if args.pageviews else (),
+        pageview_paths=tuple(files.expand_inputs(args.pageviews, "--pageviews", (("*",),))),
         wordnet_dir=None if nltk else args.wordnet,
         use_nltk_wordnet=nltk,
         api_seeds=tuple(args.wiki_api_seed))
@@ -658,6 +665,7 @@ def build_stats(counters: dict[str, int], table, sources: Sources, config: Query
 
 
 def main(args, beam_argv: list[str]) -> int:
+    files.lock_out(args.out, "queries")
     sources = sources_from_args(args)
     config = config_from_args(args, sources)
     started = time.monotonic()

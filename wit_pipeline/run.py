@@ -4,8 +4,15 @@ Each stage section holds that stage's own CLI flags, snake_cased (`per_query_cap
 is `--per-query-cap 20000`), so the config reads like the commands it replaces. The
 wiring between stages (`--queries`, `--candidates`, `--shards`, `--out`) is added here.
 The whole config is checked against every stage's parser before anything runs, and
-errors name the offending key. A stage that finished (its `_DONE.json` matches its
-arguments) is skipped on a re-run; an unfinished one is run again and resumes itself.
+errors name the offending key.
+
+Re-runs: each stage's fingerprint hashes its arguments and the run id of the upstream
+stage's `_DONE.json` (harvest's upstream is queries, and so on). A stage is skipped when
+its `_DONE.json` holds the current fingerprint. An unfinished stage (`_STARTED.json` with
+the current fingerprint) is run again and resumes itself. A stage whose fingerprint
+changed (its options, or an upstream stage ran again) has its earlier output removed and
+runs from scratch, so no stage ever resumes or skips over outputs built from other
+inputs; `--force` does that for every configured stage.
 
     out: runs/first              # stage outputs go to OUT/<stage>
     beam: [--direct_running_mode, in_memory]   # pipeline options for every stage
@@ -23,13 +30,16 @@ import hashlib
 import importlib
 import json
 import time
+import uuid
 
 import yaml
 
 from wit_pipeline import files
 from wit_pipeline.cli import COMMANDS
+from wit_pipeline.options import check_beam_arguments
 
 STAGES = ("queries", "harvest", "download", "dedup", "train")
+UPSTREAM = {"harvest": "queries", "download": "harvest", "dedup": "download", "train": "dedup"}
 TOP_LEVEL = {"out", "beam", *STAGES}
 
 
@@ -109,6 +119,10 @@ def plan(config: dict) -> list[tuple[str, list[str]]]:
     beam = config.get("beam") or []
     if not isinstance(beam, list):
         raise ConfigError("config key 'beam' must be a list of pipeline option strings")
+    try:
+        check_beam_arguments([str(option) for option in beam], [])
+    except ValueError as exc:
+        raise ConfigError(f"config key 'beam': {exc}") from None
     steps = []
     for stage in STAGES:
         if stage not in config:
@@ -131,36 +145,60 @@ def plan(config: dict) -> list[tuple[str, list[str]]]:
     return steps
 
 
-def _done_marker(out: str, stage: str) -> str:
-    return files.join(out, stage, "_DONE.json")
+def _record(out: str, stage: str, name: str) -> dict | None:
+    path = files.join(out, stage, name)
+    return files.read_json(path) if files.exists(path) else None
+
+
+def fingerprint(out: str, stage: str, argv: list[str]) -> str:
+    """The stage's arguments and the run id of the upstream stage's output it reads."""
+    upstream = _record(out, UPSTREAM[stage], "_DONE.json") if stage in UPSTREAM else None
+    key = {"argv": argv, "upstream_run": (upstream or {}).get("run_id")}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _clear_stage(stage_dir: str) -> None:
+    with files.OutLock(stage_dir, "run"):  # refuses while another command writes there
+        files.remove_contents(stage_dir, keep=files.LOCK_NAME)
 
 
 def run_plan(out: str, steps: list[tuple[str, list[str]]], force: bool = False) -> dict:
     from wit_pipeline.cli import main as wit
 
     report = {}
-    for stage, argv in steps:
-        digest = hashlib.sha256(json.dumps(argv).encode()).hexdigest()[:16]
-        marker = _done_marker(out, stage)
-        if not force and files.exists(marker) and files.read_json(marker).get("argv_sha") == digest:
-            print(f"-- {stage}: finished earlier, skipped ({marker})", flush=True)
-            report[stage] = "skipped"
-            continue
-        print(f"-- {stage}: wit {stage} {' '.join(argv)}", flush=True)
-        started = time.monotonic()
-        code = wit([stage, *argv])
-        if code != 0:
-            raise SystemExit(f"wit run: stage {stage!r} failed with exit code {code}; fix it and re-run "
-                             f"(finished stages are skipped)")
-        seconds = round(time.monotonic() - started, 1)
-        files.write_json(marker, {"argv_sha": digest, "argv": argv, "seconds": seconds})
-        report[stage] = seconds
+    with files.OutLock(out, "run"):
+        for stage, argv in steps:
+            stage_dir = files.join(out, stage)
+            current = fingerprint(out, stage, argv)
+            done = _record(out, stage, "_DONE.json")
+            if not force and done and done.get("fingerprint") == current:
+                print(f"-- {stage}: finished earlier, skipped ({files.join(stage_dir, '_DONE.json')})", flush=True)
+                report[stage] = "skipped"
+                continue
+            earlier = _record(out, stage, "_STARTED.json") or done
+            if force or (earlier and earlier.get("fingerprint") != current):
+                why = "--force" if force else "its options or its upstream stage's output changed"
+                print(f"-- {stage}: {why}; removing its earlier output in {stage_dir}", flush=True)
+                _clear_stage(stage_dir)
+            files.makedirs(stage_dir)
+            files.write_json(files.join(stage_dir, "_STARTED.json"), {"fingerprint": current, "argv": argv})
+            print(f"-- {stage}: wit {stage} {' '.join(argv)}", flush=True)
+            started = time.monotonic()
+            code = wit([stage, *argv])
+            if code != 0:
+                raise SystemExit(f"wit run: stage {stage!r} failed with exit code {code}; fix it and re-run "
+                                 f"(finished stages are skipped)")
+            seconds = round(time.monotonic() - started, 1)
+            files.write_json(files.join(stage_dir, "_DONE.json"), {"fingerprint": current, "run_id": uuid.uuid4().hex,
+                                                                   "argv": argv, "seconds": seconds})
+            report[stage] = seconds
     return report
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--config", required=True, help="YAML file: out, beam, and one section per stage")
-    parser.add_argument("--force", action="store_true", help="re-run stages that finished earlier")
+    parser.add_argument("--force", action="store_true",
+                        help="remove every configured stage's earlier output and run it again from scratch")
 
 
 def load_config(path: str) -> dict:

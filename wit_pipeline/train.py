@@ -601,6 +601,7 @@ def reject_non_beam_options(beam_argv: list[str]) -> None:
 
 
 def main(args: argparse.Namespace, beam_argv: list[str]) -> int:
+    files.lock_out(args.out, "train")
     reject_non_beam_options(beam_argv)
     Trainer(args).run()
     return 0
