@@ -7,6 +7,9 @@ images: a plain loop decoding with Pillow, preprocessing and calling
 `model.encode_image` in batches of the same size — the floor any pipeline pays.
 
     .venv/bin/python bench/embed_throughput.py                       # ViT-B-32, random init, CPU
+
+`--pretrained none` measures a seeded random-init model: its weights are saved to a file
+and passed as weights, since `wit dedup --clip-pretrained none` embeds nothing (pHash only).
     .venv/bin/python bench/embed_throughput.py --device cuda --images 20000 --batch-size 256
 """
 from __future__ import annotations
@@ -51,7 +54,9 @@ def main() -> None:
 
     from dedup.embed import create_embedding_model, precision_for, resolve_device
     from dedup.features import decode
+    from dedup.weights import is_random_init
     from wit_pipeline import audit
+    from wit_pipeline.models import save_checkpoint
 
     device = resolve_device(args.device)
     work = tempfile.mkdtemp(prefix="wit-embed-bench-")
@@ -62,6 +67,10 @@ def main() -> None:
               f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}", flush=True)
 
         model, preprocess = create_embedding_model(args.model, args.pretrained, device)
+        weights = args.pretrained
+        if is_random_init(weights):
+            weights = os.path.join(work, "random-init.pt")
+            save_checkpoint(weights, model, args.model)
         started = time.perf_counter()
         for start in range(0, len(images), args.batch_size):
             batch = torch.stack([preprocess(decode(data)) for data in images[start:start + args.batch_size]])
@@ -73,9 +82,9 @@ def main() -> None:
         anchor = time.perf_counter() - started
         del model
 
-        config = audit.DetectionConfig(clip_model=args.model, clip_pretrained=args.pretrained, device=device,
+        config = audit.DetectionConfig(clip_model=args.model, clip_pretrained=weights, device=device,
                                        batch_size=args.batch_size, cache_dir=os.path.join(work, "cache"))
-        prep = audit.prepare([os.path.join(work, "shards")], [], config)
+        prep = audit.prepare(audit.check_inputs([os.path.join(work, "shards")], []), config)
         started = time.perf_counter()
         audit.run_features(prep, args.beam_args)
         ours = time.perf_counter() - started

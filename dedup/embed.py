@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -24,21 +25,12 @@ import torch.nn.functional as F
 from apache_beam.ml.inference.base import ModelHandler
 
 from dedup.features import FEATURES_VERSION
-from wit_pipeline import files
+from dedup.weights import check_device, is_random_init
 
-DEVICES = ("auto", "cpu", "cuda")
 # Random-init models are seeded so that tests and caches see the same weights every time.
 RANDOM_INIT_SEED = 0
 
 log = logging.getLogger(__name__)
-
-
-def check_device(device: str) -> str:
-    """Syntax only: the driver may have no GPU while the workers do (Dataflow), so the
-    device is resolved where the model runs."""
-    if device not in DEVICES and not device.startswith("cuda:"):
-        raise ValueError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
-    return device
 
 
 def resolve_device(device: str) -> str:
@@ -52,10 +44,6 @@ def resolve_device(device: str) -> str:
 
 def precision_for(device: str) -> str:
     return "fp16" if device.startswith("cuda") else "fp32"
-
-
-def is_random_init(pretrained: str | None) -> bool:
-    return pretrained is None or pretrained.lower() == "none"
 
 
 def create_embedding_model(model: str, pretrained: str | None, device: str = "cpu"):
@@ -77,17 +65,15 @@ def model_tag(model: str, pretrained: str | None) -> str:
     """Short id of (architecture config, weights, feature version): names the embedding cache files.
 
     Weights are identified by path, size and modification time rather than a hash of a
-    possibly multi-GB file.
+    possibly multi-GB file; a pretrained tag by its name.
     """
     from wit_pipeline.models import resolve_model_spec
 
     spec = resolve_model_spec(model)
     weights = "random-seed%d" % RANDOM_INIT_SEED
     if not is_random_init(pretrained):
-        weights = pretrained
-        if files.is_local(pretrained):
-            import os
-
+        weights = pretrained  # an open_clip tag, or a remote file
+        if os.path.isfile(pretrained):  # a local file wins over a tag, as in create_model
             stat = os.stat(pretrained)
             weights = f"{os.path.abspath(pretrained)}:{stat.st_size}:{int(stat.st_mtime)}"
     digest = hashlib.sha256(json.dumps([spec["config"], weights, FEATURES_VERSION],

@@ -17,8 +17,11 @@ import dataclasses
 import hashlib
 import posixpath
 import re
+import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
+
+import pyarrow as pa
 
 from wit_pipeline import files
 
@@ -137,14 +140,16 @@ def _tar_images(path: str) -> Iterator[EvalImage]:
 
 
 def read_part(part: EvalPart) -> Iterator[EvalImage]:
-    if part.kind == "file":
-        yield EvalImage(part.eval_id, part.label, files.read_bytes(part.path))
-    elif part.kind == "tar":
-        yield from _tar_images(part.path)
-    elif part.kind == "parquet":
-        yield from _parquet_images(part.path)
-    else:
+    """The part's images; ValueError naming the file when it cannot be read (an eval set
+    is only meaningful whole, so a damaged one stops the run, unlike a damaged shard)."""
+    readers = {"file": lambda: [EvalImage(part.eval_id, part.label, files.read_bytes(part.path))],
+               "tar": lambda: _tar_images(part.path), "parquet": lambda: _parquet_images(part.path)}
+    if part.kind not in readers:
         raise ValueError(f"unknown eval part kind {part.kind!r}")
+    try:
+        yield from readers[part.kind]()
+    except (tarfile.TarError, EOFError, OSError, pa.ArrowException) as exc:
+        raise ValueError(f"eval file {part.path} is unreadable: {type(exc).__name__}: {exc}") from exc
 
 
 def iter_images(eval_set: EvalSet, threads: int = 8) -> Iterator[EvalImage]:

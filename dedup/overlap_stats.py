@@ -6,7 +6,10 @@ All - Clean, the estimated effect of the overlap on the published number. A one-
 binomial test asks whether the Overlap accuracy is higher than the Clean accuracy would
 predict: null hypothesis p = accuracy(Clean), k = correct Overlap images out of n,
 p-value = P(X >= k). A Clopper-Pearson 99.5% interval of the Overlap accuracy is
-reported too, as the paper does.
+reported too, as the paper does. The test's inputs (n, k and the Clean accuracy used as
+p) are reported beside the p-value: with a Clean accuracy of exactly 0 (or 1) the null
+is degenerate — one correct Overlap image gives p = 0, since under p = 0 no image can be
+right — and the p-value alone would overstate what a small Clean set shows.
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ def accuracy_split(correct: dict[str, bool], overlap_ids: Iterable[str]) -> dict
                      "overlap": ratio(hits_overlap, n_overlap)},
         "all_minus_clean": None,
         "binomial_p_value": None,
+        "binomial_test": None,
         "overlap_accuracy_ci_99_5": None,
     }
     acc = result["accuracy"]
@@ -46,6 +50,12 @@ def accuracy_split(correct: dict[str, bool], overlap_ids: Iterable[str]) -> dict
     if n_overlap and acc["clean"] is not None:
         test = binomtest(hits_overlap, n_overlap, p=acc["clean"], alternative="greater")
         result["binomial_p_value"] = float(test.pvalue)
+        result["binomial_test"] = {"n_overlap": n_overlap, "k_overlap_correct": hits_overlap,
+                                   "p_clean_accuracy": acc["clean"], "alternative": "greater"}
+        if acc["clean"] in (0.0, 1.0):
+            result["binomial_test"]["note"] = (
+                f"degenerate null: Clean accuracy is {acc['clean']:g} ({hits_clean} of {n_clean}), so the "
+                f"p-value is {float(test.pvalue):g} whatever the Overlap sample size; judge by the counts")
         ci = binomtest(hits_overlap, n_overlap).proportion_ci(confidence_level=0.995, method="exact")
         result["overlap_accuracy_ci_99_5"] = [float(ci.low), float(ci.high)]
     return result

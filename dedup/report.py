@@ -16,11 +16,13 @@ import math
 
 import numpy as np
 
-from dedup import evalsets, overlap_stats
-from dedup.embed import resolve_device
+from dedup import evalsets
+from dedup.weights import EMBEDDINGS_OFF_REASON
 from wit_pipeline import files
 
 THUMBNAIL_SIZE = 160
+# Damaged shards named in the printed summary; report.json and unreadable.parquet hold all.
+SUMMARY_DAMAGED_SHARDS = 10
 
 
 def _quantiles(values: np.ndarray) -> dict | None:
@@ -34,7 +36,7 @@ def eval_set_report(name: str, eval_set, ev, overlap, nearest, config) -> dict:
     ids = overlap.column("eval_id").to_pylist()
     sims = np.array(overlap.column("similarity").to_pylist(), dtype=np.float32)
     dists = np.array(overlap.column("phash_distance").to_pylist(), dtype=np.int16)
-    by_sim = sims >= config.similarity_threshold
+    by_sim = sims >= config.similarity if config.similarity is not None else np.zeros(len(sims), bool)
     by_phash = dists <= config.phash_distance
     size = len(ev.table) + len(ev.undecodable)
     overlapping = sorted(set(ids))
@@ -46,7 +48,7 @@ def eval_set_report(name: str, eval_set, ev, overlap, nearest, config) -> dict:
         "undecodable": len(ev.undecodable),
         "overlap": len(overlapping),
         "overlap_pct": 100.0 * len(overlapping) / size if size else 0.0,
-        "threshold": config.similarity_threshold,
+        "threshold": config.similarity,
         "phash_distance": config.phash_distance,
         "matched_pairs": len(ids),
         "matched_dataset_samples": len(set(overlap.column("key").to_pylist())),
@@ -73,21 +75,26 @@ def _thumbnail(data: bytes | None) -> str:
 
 
 def dataset_images(wanted: dict[str, set[str]]) -> dict[str, bytes]:
-    """key -> image bytes for a few samples, `wanted` maps shard tar -> keys."""
-    from shards.reader import IMAGE_EXTENSIONS, iter_members
+    """key -> image bytes for a few samples, `wanted` maps shard tar -> keys (the readable
+    part of a damaged shard serves too)."""
+    from shards.reader import ReadProblem, read_samples
 
     found = {}
     for tar, keys in sorted(wanted.items()):
-        for key, parts in iter_members(tar):
-            if key in keys:
-                ext = next((e for e in IMAGE_EXTENSIONS if e in parts), None)
-                found[key] = parts.get(ext) if ext else None
+        for sample in read_samples(tar):
+            if not isinstance(sample, ReadProblem) and sample.key in keys:
+                found[sample.key] = sample.image
     return found
+
+
+def _descending_similarity(value: float) -> float:
+    # NaN (pHash-only runs score nothing) sorts after every scored pair, never at random.
+    return -value if value == value else math.inf
 
 
 def shown_pairs(overlap, limit: int) -> list[dict]:
     rows = overlap.to_pylist()
-    rows.sort(key=lambda r: (-r["similarity"], r["phash_distance"], r["eval_id"], r["key"]))
+    rows.sort(key=lambda r: (_descending_similarity(r["similarity"]), r["phash_distance"], r["eval_id"], r["key"]))
     return rows[:limit]
 
 
@@ -108,11 +115,25 @@ def render_html(report: dict, pairs: dict[str, list[dict]], eval_thumbs: dict[st
            "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:middle}"
            "img{max-width:160px;max-height:160px}.pair td{text-align:center}</style></head><body>",
            "<h1>Overlap audit</h1>"]
-    model = report["model"]
-    out.append(f"<p>Model <b>{html.escape(model['clip_model'])}</b> (weights: {html.escape(str(model['clip_pretrained']))}); "
-               f"overlap when cosine similarity &ge; {report['thresholds']['similarity']} or pHash distance "
-               f"&le; {report['thresholds']['phash_distance']}. Dataset: {report['dataset']['samples']:,} samples in "
-               f"{report['dataset']['shards']} shard(s), {report['dataset']['undecodable']} undecodable.</p>")
+    model, dataset = report["model"], report["dataset"]
+    if report["embedding_detector"] == "on":
+        rule = (f"Model <b>{html.escape(model['clip_model'])}</b> (weights: "
+                f"{html.escape(str(model['clip_pretrained']))}); overlap when cosine similarity &ge; "
+                f"{report['thresholds']['similarity']} or pHash distance &le; {report['thresholds']['phash_distance']}")
+    else:
+        rule = (f"<b>Embedding detector off</b> ({html.escape(EMBEDDINGS_OFF_REASON)}); overlap when pHash "
+                f"distance &le; {report['thresholds']['phash_distance']}")
+    out.append(f"<p>{rule}. Dataset: {dataset['samples']:,} samples in {dataset['shards']} shard(s), "
+               f"{dataset['undecodable']} undecodable, {dataset['unreadable_samples']} unreadable in "
+               f"{dataset['damaged_shards']} damaged shard(s).</p>")
+    if report["damaged_shards"]:
+        out.append("<h2>Damaged shards</h2><table><tr><th>shard</th><th>samples read</th>"
+                   "<th>unreadable samples</th><th>first problems</th></tr>")
+        for d in report["damaged_shards"]:
+            out.append(f"<tr><td>{html.escape(d['shard'])}</td><td>{d['samples_read']:,}</td>"
+                       f"<td>{d['unreadable_samples']:,}</td>"
+                       f"<td>{'<br>'.join(html.escape(p) for p in d['first_problems'])}</td></tr>")
+        out.append("</table>")
     if "duplicates" in report:
         dup = report["duplicates"]
         out.append("<h2>Removed samples by reason</h2><table><tr><th>reason</th><th>removed</th></tr>")
@@ -154,12 +175,16 @@ def build_report(out_dir: str, prep, evals: dict, *, zero_shot_checkpoint: str |
                  report_pairs: int = 50, features: dict | None = None, extra: dict | None = None) -> dict:
     config = prep.config
     dataset = files.read_json(files.join(out_dir, "_dataset.json")) if files.exists(
-        files.join(out_dir, "_dataset.json")) else {"samples": 0, "undecodable": 0}
+        files.join(out_dir, "_dataset.json")) else {"samples": 0, "undecodable": 0, "damaged_shards": 0,
+                                                    "unreadable_samples": 0, "damaged": []}
+    damaged = dataset.pop("damaged")
     report = {
         "model": {"clip_model": config.clip_model, "clip_pretrained": config.clip_pretrained,
                   "model_tag": prep.tag, "device": config.device, "search_backend": config.search_backend},
-        "thresholds": {"similarity": config.similarity_threshold, "phash_distance": config.phash_distance},
+        "embedding_detector": "on" if config.embeddings else f"off: {EMBEDDINGS_OFF_REASON}",
+        "thresholds": {"similarity": config.similarity, "phash_distance": config.phash_distance},
         "dataset": {"shards": len(prep.shards), **dataset},
+        "damaged_shards": damaged,
         "features": features or {},
         "eval_sets": {},
     }
@@ -174,6 +199,9 @@ def build_report(out_dir: str, prep, evals: dict, *, zero_shot_checkpoint: str |
             if not eval_set.classnames:
                 entry["zero_shot"] = {"skipped": "no class names: zero-shot needs an image-folder eval set"}
             else:
+                from dedup import overlap_stats
+                from dedup.embed import resolve_device
+
                 print(f"zero-shot: {name} ({entry['size']:,} images, {len(eval_set.classnames)} classes)", flush=True)
                 correct = overlap_stats.zero_shot_correct(
                     zero_shot_checkpoint,
@@ -196,8 +224,20 @@ def build_report(out_dir: str, prep, evals: dict, *, zero_shot_checkpoint: str |
     return report
 
 
+def _damaged_summary(damaged: list[dict]) -> dict:
+    """shard -> one line, for the first few damaged shards."""
+    lines = {d["shard"]: f"{d['unreadable_samples']} unreadable sample(s), {d['samples_read']} read; "
+                         f"{d['first_problems'][0]}" for d in damaged[:SUMMARY_DAMAGED_SHARDS]}
+    if len(damaged) > SUMMARY_DAMAGED_SHARDS:
+        lines["more"] = f"{len(damaged) - SUMMARY_DAMAGED_SHARDS} more damaged shard(s): see report.json"
+    return lines
+
+
 def summary_stats(report: dict) -> dict:
-    stats = {"dataset": report["dataset"], "thresholds": report["thresholds"], "eval_sets": {}}
+    stats = {"dataset": report["dataset"], "embedding_detector": report["embedding_detector"],
+             "thresholds": report["thresholds"], "eval_sets": {}}
+    if report["damaged_shards"]:
+        stats["damaged_shards"] = _damaged_summary(report["damaged_shards"])
     for name, ev in report["eval_sets"].items():
         entry = {"size": ev["size"], "overlap": ev["overlap"], "overlap_pct": ev["overlap_pct"],
                  "matched_dataset_samples": ev["matched_dataset_samples"]}
@@ -208,6 +248,7 @@ def summary_stats(report: dict) -> dict:
             entry["accuracy_overlap"] = zs["accuracy"]["overlap"]
             entry["all_minus_clean"] = zs["all_minus_clean"]
             entry["binomial_p_value"] = zs["binomial_p_value"]
+            entry["binomial_test"] = zs["binomial_test"]
         stats["eval_sets"][name] = entry
     if "duplicates" in report:
         stats["duplicates"] = report["duplicates"]

@@ -18,13 +18,15 @@ a pair at or over the threshold is never missed and the reported scores are floa
 The `faiss` backend does the same with faiss's exact inner-product index (float32 BLAS,
 `search` for top-k and `range_search` for the threshold), without materialising the
 eval x block matrix.
+
+With `threshold=None` the embedding detector is off (pHash-only runs, see `dedup.weights`):
+only pHash distances are computed, and torch is never imported.
 """
 from __future__ import annotations
 
 import dataclasses
 
 import numpy as np
-import torch
 
 from dedup import phash as phash_lib
 
@@ -114,6 +116,8 @@ def pairs_above(a: torch.Tensor, b: torch.Tensor, threshold: float, device: str 
 
     `upper_only`: a and b are the same block; report each unordered pair once (i < j).
     """
+    import torch
+
     out = []
     for i0 in range(0, len(a), EVAL_CHUNK):
         a_chunk = a[i0:i0 + EVAL_CHUNK].to(device)
@@ -146,6 +150,8 @@ def _search_torch(eval_emb: torch.Tensor, block_emb: torch.Tensor, k: int, thres
       >= threshold. A row whose 2k-th candidate is still below threshold - margin has all
       its qualifying pairs among the candidates; only the other (rare) rows are scanned.
     """
+    import torch
+
     k_cand = min(2 * k, len(block_emb))
     low = threshold - BF16_MARGIN
     all_scores, all_index, pairs = [], [], []
@@ -198,31 +204,39 @@ def _search_faiss(eval_emb: np.ndarray, block_emb: np.ndarray, k: int, threshold
 
 
 def search_block(eval_emb: np.ndarray, eval_phash: np.ndarray, block_keys: list[str],
-                 block_emb: np.ndarray, block_phash: np.ndarray, *, k: int, threshold: float,
+                 block_emb: np.ndarray, block_phash: np.ndarray, *, k: int, threshold: float | None,
                  phash_distance: int, backend: str = "torch", device: str = "cpu"
                  ) -> tuple[NearestState, list[Match]]:
     """Nearest neighbours and matches of every eval image within one dataset block.
 
     Embeddings are unit vectors (any float dtype); pHashes uint64. Rows of the block
     that have no embedding or pHash (undecodable images) must be left out by the caller.
+    `threshold=None`: no embedding search; top-k lists stay empty and every match's
+    similarity is NaN.
     """
-    n_eval, n_block = len(eval_emb), len(block_keys)
+    n_eval, n_block = len(eval_phash), len(block_keys)
     if n_eval == 0 or n_block == 0:
         return NearestState.empty(n_eval, k), []
     # Sorted by key, so that "first minimum" below means "smallest key".
     order = np.argsort(np.asarray(block_keys, dtype=str), kind="stable")
     keys = np.asarray(block_keys, dtype=str)[order]
-    e32 = np.ascontiguousarray(eval_emb, dtype=np.float32)
-    b32 = np.ascontiguousarray(np.asarray(block_emb)[order], dtype=np.float32)
     block_phash = np.asarray(block_phash)[order]
-    if backend == "faiss":
-        scores, idx, sim_pairs = _search_faiss(e32, b32, 2 * k, threshold)
-    else:
-        scores, idx, sim_pairs = _search_torch(torch.from_numpy(e32), torch.from_numpy(b32), k, threshold, device)
-    candidates = NearestState(scores.astype(np.float32), keys[idx], np.full(n_eval, NO_DISTANCE, np.int16),
-                              np.full(n_eval, "", dtype=str))
-    # Top k of the candidates by (score desc, key asc): equal scores resolve the same way always.
-    state = NearestState.empty(n_eval, k).merge(candidates)
+    state = NearestState.empty(n_eval, k)
+    sim_pairs = []
+    if threshold is not None:
+        e32 = np.ascontiguousarray(eval_emb, dtype=np.float32)
+        b32 = np.ascontiguousarray(np.asarray(block_emb)[order], dtype=np.float32)
+        if backend == "faiss":
+            scores, idx, sim_pairs = _search_faiss(e32, b32, 2 * k, threshold)
+        else:
+            import torch
+
+            scores, idx, sim_pairs = _search_torch(torch.from_numpy(e32), torch.from_numpy(b32), k, threshold,
+                                                   device)
+        candidates = NearestState(scores.astype(np.float32), keys[idx], np.full(n_eval, NO_DISTANCE, np.int16),
+                                  np.full(n_eval, "", dtype=str))
+        # Top k of the candidates by (score desc, key asc): equal scores resolve the same way always.
+        state = state.merge(candidates)
 
     nearest_distance, nearest, (p_rows, p_cols, p_dists) = phash_lib.nearest_and_matches(
         eval_phash, block_phash, phash_distance)
@@ -233,7 +247,10 @@ def search_block(eval_emb: np.ndarray, eval_phash: np.ndarray, block_keys: list[
     for r, c, d in zip(p_rows.tolist(), p_cols.tolist(), p_dists.tolist()):
         matched.setdefault((r, c), [None, None])[1] = d
     missing_sim = [rc for rc, (s, _) in matched.items() if s is None]
-    if missing_sim:
+    if threshold is None:
+        for rc in missing_sim:
+            matched[rc][0] = float("nan")
+    elif missing_sim:
         r_idx = np.array([r for r, _ in missing_sim])
         c_idx = np.array([c for _, c in missing_sim])
         for rc, s in zip(missing_sim, (e32[r_idx] * b32[c_idx]).sum(axis=1).tolist()):

@@ -3,8 +3,10 @@ eval-set embedding cache.
 
 One `.npz` per shard (`00042.emb-<model tag>.npz` beside `00042.tar`), rows sorted by
 sample key: key, sha256, pHash, original pixel count, label, L2-normalised float16
-embedding, and the decode error for images that failed (their embedding is zero and
-`ok` is false). Later audits with the same model reuse the file instead of decoding
+embedding (none in pHash-only runs: zero columns), and the decode error for images that
+failed (their embedding is zero and `ok` is false). Beside the rows, what could not be
+read from the shard at all (`shards.reader.ReadProblem`: a cut tar, a sample's bad
+`.json`, a success of the shard's parquet missing from the tar), as (key, error). Later audits with the same model reuse the file instead of decoding
 and embedding the shard again; the model tag changes whenever the model or its
 weights change. Eval sets are cached the same way under `--cache-dir`, named by the
 sha256 of their content.
@@ -18,7 +20,13 @@ import numpy as np
 
 from dedup.features import ImageFeatures
 from shards import layout
+from shards.reader import ReadProblem
 from wit_pipeline import files
+
+
+def _strings(values=()) -> np.ndarray:
+    # dtype str even when empty (<U1, not object): np.load never needs pickle.
+    return np.array(list(values), dtype=str)
 
 
 @dataclasses.dataclass
@@ -28,8 +36,13 @@ class FeatureTable:
     phash: np.ndarray       # uint64
     pixels: np.ndarray      # int64
     labels: np.ndarray      # int64, -1 when unknown
-    embeddings: np.ndarray  # float16 [n, D]
+    embeddings: np.ndarray  # float16 [n, D]; D = 0 without embeddings
     errors: np.ndarray      # str, "" when the image decoded
+    # Not rows: the shard's samples that could not be read, "" as key when none is known.
+    unreadable_keys: np.ndarray = dataclasses.field(default_factory=_strings)
+    unreadable_errors: np.ndarray = dataclasses.field(default_factory=_strings)
+
+    ROW_FIELDS = ("keys", "sha256", "phash", "pixels", "labels", "embeddings", "errors")
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -42,15 +55,20 @@ class FeatureTable:
     def dim(self) -> int:
         return self.embeddings.shape[1]
 
+    @property
+    def damaged(self) -> bool:
+        return len(self.unreadable_errors) > 0
+
     @classmethod
-    def from_features(cls, rows: list[ImageFeatures], dim: int) -> "FeatureTable":
+    def from_features(cls, rows: list[ImageFeatures], dim: int,
+                      problems: list[ReadProblem] = ()) -> "FeatureTable":
         rows = sorted(rows, key=lambda r: r.key)
         keys = [r.key for r in rows]
         if len(set(keys)) != len(keys):
             raise ValueError("duplicate keys in one feature table")
         embeddings = np.zeros((len(rows), dim), dtype=np.float16)
         for i, row in enumerate(rows):
-            if row.error is None:
+            if row.error is None and dim:
                 if row.embedding is None:
                     raise ValueError(f"image {row.key} has neither an embedding nor an error")
                 embeddings[i] = row.embedding
@@ -62,22 +80,24 @@ class FeatureTable:
             labels=np.array([-1 if r.label is None else r.label for r in rows], dtype=np.int64),
             embeddings=embeddings,
             errors=np.array([r.error or "" for r in rows], dtype=str),
+            unreadable_keys=_strings(p.key for p in problems),
+            unreadable_errors=_strings(p.error for p in problems),
         )
 
     def select(self, mask: np.ndarray) -> "FeatureTable":
-        return FeatureTable(**{f.name: getattr(self, f.name)[mask] for f in dataclasses.fields(self)})
+        """The rows where `mask` holds (the unreadable samples stay with the table)."""
+        return dataclasses.replace(self, **{name: getattr(self, name)[mask] for name in self.ROW_FIELDS})
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        arrays = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        # Empty string arrays have dtype <U1, not object: np.load never needs pickle.
-        np.savez(buffer, **arrays)
+        np.savez(buffer, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "FeatureTable":
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            return cls(**{f.name: npz[f.name] for f in dataclasses.fields(cls)})
+            # Tables written before unreadable samples were recorded have no such arrays.
+            return cls(**{f.name: npz[f.name] for f in dataclasses.fields(cls) if f.name in npz.files})
 
     def save(self, path: str) -> None:
         files.write_bytes(path, self.to_bytes())

@@ -1,4 +1,5 @@
-"""End-to-end `wit dedup` and `wit audit` on generated shards and eval sets, tiny random-init model.
+"""End-to-end `wit dedup` and `wit audit` on generated shards and eval sets, tiny random-init
+model passed as a weights file (`random_weights`: `--clip-pretrained none` embeds nothing).
 
 The fixture plants, among distinct generated scenes: eval images copied into the dataset
 (re-encoded, resized to 50%, JPEG quality 30, grayscale), duplicates inside the dataset
@@ -13,7 +14,7 @@ import os
 import pyarrow.parquet as pq
 import pytest
 
-from test_dedup_fixtures import encode, image_folder, model_config, scene, write_shards
+from test_dedup_fixtures import encode, image_folder, model_config, random_weights, scene, write_shards
 from wit_pipeline import cli
 
 N_DISTINCT = 40
@@ -41,7 +42,8 @@ def world(tmp_path_factory):
     ]
     write_shards(root / "shards", images, per_shard=PER_SHARD)
     return {"root": root, "evals": evals, "shards": str(root / "shards"), "planted": planted,
-            "model": model_config(root), "cache": str(root / "cache"), "n": len(images)}
+            "model": model_config(root), "weights": random_weights(root), "cache": str(root / "cache"),
+            "n": len(images)}
 
 
 def key_of(index: int) -> str:
@@ -52,7 +54,7 @@ def key_of(index: int) -> str:
 
 def common_args(world, out):
     return ["--shards", world["shards"], "--out", str(out), "--clip-model", world["model"],
-            "--clip-pretrained", "none", "--device", "cpu", "--cache-dir", world["cache"]]
+            "--clip-pretrained", world["weights"], "--device", "cpu", "--cache-dir", world["cache"]]
 
 
 def save_test_checkpoint(world) -> str:
@@ -89,7 +91,9 @@ def test_audit_finds_planted_overlap_reports_it_and_survives_a_corrupt_image(wor
     animals = report["eval_sets"]["animals"]
     assert (animals["size"], animals["overlap"], animals["threshold"]) == (6, 4, 0.95)
     assert animals["overlap_pct"] == pytest.approx(100 * 4 / 6)
-    assert report["dataset"] == {"shards": 4, "samples": world["n"], "undecodable": 1}
+    assert report["dataset"] == {"shards": 4, "samples": world["n"], "undecodable": 1, "damaged_shards": 0,
+                                 "unreadable_samples": 0}
+    assert report["embedding_detector"] == "on" and report["damaged_shards"] == []
     undecodable = pq.read_table(out / "undecodable.parquet").to_pylist()
     assert [r["key"] for r in undecodable] == [key_of(47)]
 

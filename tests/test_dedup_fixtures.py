@@ -5,6 +5,11 @@ random-init open_clip config whose single 32x32 patch makes its embedding a rand
 projection of the whole thumbnail: unlike deeper random networks (whose outputs
 collapse to nearly one direction), distinct scenes stay far apart (max cosine ~0.75
 over 200 scenes) while resized/re-encoded copies stay above 0.99.
+
+`wit dedup --clip-pretrained none` embeds nothing (random weights must not decide
+similarity), so tests that exercise the embedding detector pass `random_weights(...)`:
+that random-init model saved as a weights file, which the command trusts like any
+weights a user gives it.
 """
 from __future__ import annotations
 
@@ -28,6 +33,21 @@ def model_config(directory) -> str:
     path = os.path.join(str(directory), "dedup-test-model.json")
     with open(path, "w") as f:
         json.dump(TEST_MODEL, f)
+    return path
+
+
+def random_weights(directory, model=TEST_MODEL, seed: int = 0) -> str:
+    """A seeded random-init model saved as a `wit train` checkpoint (seed 0: the weights
+    `--clip-pretrained none` used to embed with, so earlier measured similarities hold)."""
+    import torch
+
+    from wit_pipeline.models import create_model, save_checkpoint
+
+    path = os.path.join(str(directory), f"random-weights-seed{seed}.pt")
+    if not os.path.exists(path):
+        torch.manual_seed(seed)
+        net, _, _, _ = create_model(model)
+        save_checkpoint(path, net, model)
     return path
 
 

@@ -19,6 +19,7 @@ from queries.synthetic import Page, write_dump
 from wit_pipeline import shapes_world
 from wit_pipeline.cli import main as wit
 from wit_pipeline.loopback import send, serve
+from tests.test_dedup_fixtures import random_weights
 from tests.test_download import jpeg
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -49,9 +50,10 @@ def shard_inputs(tmp_path_factory):
 
 def stage_argv(stage, inputs, out):
     if stage in ("dedup", "audit"):
+        # Weights given as a file turn the embedding detector (RunInference) on; `none` would not.
         return [stage, "--shards", str(inputs / "shards"), "--eval", f"shapes={inputs / 'eval'}", "--out", out,
-                "--clip-model", "wit-tiny", "--clip-pretrained", "none", "--device", "cpu",
-                "--cache-dir", str(pathlib.Path(out).parent / "cache")]
+                "--clip-model", "wit-tiny", "--clip-pretrained", random_weights(inputs, "wit-tiny"),
+                "--device", "cpu", "--cache-dir", str(pathlib.Path(out).parent / "cache")]
     return {
         "queries": ["queries", "--wiki-dump", str(inputs / "dump.xml"), "--min-word-count", "20", "--out", out],
         "harvest": ["harvest", "--queries", str(inputs / "queries.txt"), "--url-list", str(inputs / "urls.csv"),

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from wit_pipeline import cli, contrastive, models, shapes_world, train
+from wit_pipeline import cli, contrastive, models, shapes_world, trainer
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_resume_continues_exactly_where_it_stopped(world, tmp_path, monkeypatch)
     flags = ("--steps", "10", "--save-every", "5", "--workers", "2", "--keep-checkpoints", "0")
     assert _train(world, tmp_path / "straight", *flags) == 0
 
-    original_save = train.Trainer._save
+    original_save = trainer.Trainer._save
 
     def save_then_die(self):
         path = original_save(self)
@@ -63,12 +63,12 @@ def test_resume_continues_exactly_where_it_stopped(world, tmp_path, monkeypatch)
             raise _Interrupted()
         return path
 
-    monkeypatch.setattr(train.Trainer, "_save", save_then_die)
+    monkeypatch.setattr(trainer.Trainer, "_save", save_then_die)
     with pytest.raises(_Interrupted):
         _train(world, tmp_path / "resumed", *flags)
     with open(tmp_path / "resumed" / "log.jsonl", "a") as log:  # logged, but not in the checkpoint
         log.write(json.dumps({"step": 6, "loss": 1.0}) + "\n")
-    monkeypatch.setattr(train.Trainer, "_save", original_save)
+    monkeypatch.setattr(trainer.Trainer, "_save", original_save)
     assert _train(world, tmp_path / "resumed", *flags, "--resume") == 0
 
     straight = _weights(tmp_path / "straight" / "checkpoints" / "step_00000010.pt")
@@ -92,11 +92,11 @@ def test_accumulated_micro_batches_give_the_full_batch_gradient():
     expected = {name: p.grad.clone() for name, p in model.named_parameters()}
     model.zero_grad()
 
-    trainer = train.Trainer.__new__(train.Trainer)
-    trainer.dist, trainer.autocast_dtype = train.DistInfo(), None
-    trainer.raw_model = trainer.model = trainer.ddp_model = model
-    trainer.scaler = torch.amp.GradScaler("cpu", enabled=False)
-    trainer._accumulated_backward([(images[:4], texts[:4]), (images[4:], texts[4:])])
+    step = trainer.Trainer.__new__(trainer.Trainer)
+    step.dist, step.autocast_dtype = trainer.DistInfo(), None
+    step.raw_model = step.model = step.ddp_model = model
+    step.scaler = torch.amp.GradScaler("cpu", enabled=False)
+    step._accumulated_backward([(images[:4], texts[:4]), (images[4:], texts[4:])])
     for name, param in model.named_parameters():
         torch.testing.assert_close(param.grad, expected[name], rtol=1e-4, atol=1e-6, msg=name)
 

@@ -13,6 +13,12 @@ The detection is shared with `wit dedup` and runs as two Beam pipelines:
 
 The driver then writes `report.json` / `report.html` from the pipeline's outputs, and
 runs the optional zero-shot evaluation of a checkpoint on All/Clean/Overlap.
+
+With `--clip-pretrained none` nothing is embedded (see `dedup.weights`): phase 1 computes
+sha256 and pHash only, and torch is never imported. Flags and input paths are checked
+(`config_from_args`, `check_inputs`) before anything imports torch or reads an image.
+A damaged shard never stops the run: what could not be read is recorded per shard
+(`shards.reader.read_samples`) and reported.
 """
 from __future__ import annotations
 
@@ -23,14 +29,15 @@ import time
 
 import apache_beam as beam
 import pyarrow as pa
-from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
 from dedup import evalsets, features as features_lib, search
-from dedup.embed import (OpenClipImageHandler, check_device, create_embedding_model, is_random_init, model_tag,
-                         resolve_device)
 from dedup.store import FeatureTable, eval_cache_path, shard_embedding_path
+from dedup.weights import (EMBEDDINGS_OFF_REASON, check_device, download_failed_message, is_random_init,
+                           phash_only_tag)
+from shards.reader import ReadProblem
 from wit_pipeline import files
 from wit_pipeline.options import is_local_runner, make_pipeline, pipeline_options, stop_if_dry_run
+from wit_pipeline.train import resolve_checkpoint
 
 
 DEFAULT_SIMILARITY_THRESHOLD = 0.95
@@ -55,6 +62,16 @@ class DetectionConfig:
     search_backend: str = "torch"
     cache_dir: str = ""
 
+    @property
+    def embeddings(self) -> bool:
+        """Whether embeddings decide anything: only with real weights (see `dedup.weights`)."""
+        return not is_random_init(self.clip_pretrained)
+
+    @property
+    def similarity(self) -> float | None:
+        """The cosine threshold in force; None when the embedding detector is off."""
+        return self.similarity_threshold if self.embeddings else None
+
     def validate(self) -> None:
         if not -1.0 <= self.similarity_threshold <= 1.0:
             raise ValueError(f"--similarity-threshold is a cosine similarity in [-1, 1], got {self.similarity_threshold}")
@@ -78,14 +95,18 @@ class FeatureWork:
 
 
 def read_work_images(work: FeatureWork):
-    """(out_path, key, image bytes, original pixels, label) per image; a None row first so
-    that a unit with no image still yields its (empty) table."""
+    """(out_path, key, image bytes, original pixels, label) per image, or (out_path,
+    ReadProblem, None, None, None) per sample of a shard that could not be read; a None
+    row first so that a unit with no image still yields its (empty) table."""
     yield work.out_path, None, None, None, None
     if work.shard is not None:
-        from shards.reader import iter_samples
+        from shards.reader import read_samples
 
-        for sample in iter_samples(work.shard):
-            meta = sample.meta or {}
+        for sample in read_samples(work.shard):
+            if isinstance(sample, ReadProblem):
+                yield work.out_path, sample, None, None, None
+                continue
+            meta = sample.meta
             width, height = meta.get("original_width"), meta.get("original_height")
             pixels = width * height if isinstance(width, int) and isinstance(height, int) else None
             yield work.out_path, sample.key, sample.image, pixels, None
@@ -98,11 +119,16 @@ class _Featurize(beam.DoFn):
     def __init__(self, preprocess):
         self._preprocess = preprocess
         self._undecodable = beam.metrics.Metrics.counter("wit_dedup", "undecodable_images")
+        self._unreadable = beam.metrics.Metrics.counter("wit_dedup", "unreadable_samples")
 
     def process(self, row):
         out_path, key, data, pixels, label = row
         if key is None:
             yield beam.pvalue.TaggedOutput("marker", (out_path, None))
+            return
+        if isinstance(key, ReadProblem):
+            self._unreadable.inc()
+            yield beam.pvalue.TaggedOutput("unreadable", (out_path, key))
             return
         feats = features_lib.featurize(key, data, self._preprocess, pixels=pixels, label=label)
         if feats.error is not None:
@@ -113,13 +139,17 @@ class _Featurize(beam.DoFn):
 
 
 def _write_table(item, dim: int):
-    out_path, rows = item
-    rows = [r for r in rows if r is not None]
-    table = FeatureTable.from_features(rows, dim)
+    out_path, entries = item
+    rows = [e for e in entries if isinstance(e, features_lib.ImageFeatures)]
+    # Grouping order is not fixed: sorted, the table is the same on every run.
+    problems = sorted((e for e in entries if isinstance(e, ReadProblem)), key=lambda p: (p.key, p.error))
+    table = FeatureTable.from_features(rows, dim, problems)
     table.save(out_path)
     failed = int((~table.ok).sum())
-    print(f"  embedded {len(table):,} images -> {out_path}" + (f" ({failed} undecodable)" if failed else ""),
-          flush=True)
+    notes = [f"{failed} undecodable"] if failed else []
+    notes += [f"{len(problems)} unreadable"] if problems else []
+    print(f"  {'embedded' if dim else 'hashed'} {len(table):,} images -> {out_path}"
+          + (f" ({', '.join(notes)})" if notes else ""), flush=True)
     return out_path, len(table), failed
 
 
@@ -137,18 +167,24 @@ class ComputeFeatures(beam.PTransform):
         rows = work | "Read images" >> beam.FlatMap(read_work_images)
         decoded = rows | "Decode and preprocess" >> beam.ParDo(_Featurize(self._preprocess)).with_output_types(
             tuple[str, features_lib.ImageFeatures]).with_outputs(
-            "failed", "marker", main="ok")
-        handler = KeyedModelHandler(OpenClipImageHandler(
-            config.clip_model, config.clip_pretrained, config.device, config.batch_size,
-            config.share_model_across_processes))
-        embedded = (
-            decoded.ok
-            | "Key by image" >> beam.Map(lambda kv: ((kv[0], kv[1].without_tensor()), kv[1].tensor))
-            | "Embed" >> RunInference(handler)
-            | "Attach embedding" >> beam.MapTuple(
-                lambda key, emb: (key[0], dataclasses.replace(key[1], embedding=emb))))
+            "failed", "marker", "unreadable", main="ok")
+        featurized = decoded.ok
+        if config.embeddings:
+            from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+
+            from dedup.embed import OpenClipImageHandler
+
+            handler = KeyedModelHandler(OpenClipImageHandler(
+                config.clip_model, config.clip_pretrained, config.device, config.batch_size,
+                config.share_model_across_processes))
+            featurized = (
+                decoded.ok
+                | "Key by image" >> beam.Map(lambda kv: ((kv[0], kv[1].without_tensor()), kv[1].tensor))
+                | "Embed" >> RunInference(handler)
+                | "Attach embedding" >> beam.MapTuple(
+                    lambda key, emb: (key[0], dataclasses.replace(key[1], embedding=emb))))
         return (
-            (embedded, decoded.failed, decoded.marker)
+            (featurized, decoded.failed, decoded.marker, decoded.unreadable)
             | "Merge" >> beam.Flatten()
             | "Group by table" >> beam.GroupByKey()
             | "Write tables" >> beam.Map(_write_table, dim=self._dim))
@@ -180,8 +216,12 @@ class _SearchEvalSets(beam.DoFn):
         self._config = config
 
     def setup(self):
-        self._device = resolve_device(self._config.device)
-        self._backend = search.resolve_backend(self._config.search_backend, self._device)
+        self._device = self._backend = None
+        if self._config.embeddings:
+            from dedup.embed import resolve_device
+
+            self._device = resolve_device(self._config.device)
+            self._backend = search.resolve_backend(self._config.search_backend, self._device)
 
     def process(self, block, evals):
         tar, table = block
@@ -191,7 +231,7 @@ class _SearchEvalSets(beam.DoFn):
                 continue
             state, matches = search.search_block(
                 ev.table.embeddings, ev.table.phash, list(valid.keys), valid.embeddings, valid.phash,
-                k=self._config.top_k, threshold=self._config.similarity_threshold,
+                k=self._config.top_k, threshold=self._config.similarity,
                 phash_distance=self._config.phash_distance, backend=self._backend, device=self._device)
             yield name, state
             eval_ids = ev.table.keys
@@ -257,17 +297,37 @@ class DetectOverlap(beam.PTransform):
 
 
 def _count_block(block):
-    _, table = block
-    ok = table.ok
-    return {"samples": len(table), "undecodable": int((~ok).sum())}
+    """The block's counts; a damaged shard also gives its entry of the `damaged` list."""
+    tar, table = block
+    unreadable_samples = int((table.unreadable_keys != "").sum())
+    damaged = []
+    if table.damaged:
+        damaged.append({"shard": tar, "samples_read": len(table), "unreadable_samples": unreadable_samples,
+                        "problems": len(table.unreadable_errors),
+                        "first_problems": table.unreadable_errors[:3].tolist()})
+    return {"samples": len(table), "undecodable": int((~table.ok).sum()), "unreadable_samples": unreadable_samples,
+            "damaged": damaged}
 
 
 def _sum_counts(counts):
-    total = {"samples": 0, "undecodable": 0}
+    """Associative (Beam may combine partial sums): numbers add up, damaged lists concatenate."""
+    total = {"samples": 0, "undecodable": 0, "unreadable_samples": 0, "damaged": []}
     for c in counts:
         for k in total:
             total[k] += c[k]
     return total
+
+
+def _dataset_counts(total) -> dict:
+    damaged = sorted(total["damaged"], key=lambda d: d["shard"])
+    return {"samples": total["samples"], "undecodable": total["undecodable"], "damaged_shards": len(damaged),
+            "unreadable_samples": total["unreadable_samples"], "damaged": damaged}
+
+
+def _unreadable_rows(block):
+    tar, table = block
+    for key, error in zip(table.unreadable_keys.tolist(), table.unreadable_errors.tolist()):
+        yield tar, key, error
 
 
 def _undecodable_rows(block):
@@ -328,10 +388,19 @@ class WriteOverlap(beam.PTransform):
 
 
 def write_dataset_counts(blocks, out_dir: str):
-    """`_dataset.json`: sample and undecodable counts; `undecodable.parquet`: which and why."""
+    """`_dataset.json`: sample, undecodable and unreadable counts and the damaged shards;
+    `undecodable.parquet` and `unreadable.parquet`: which and why."""
     counts = (blocks | "Count" >> beam.Map(_count_block)
               | "Sum counts" >> beam.CombineGlobally(_sum_counts))
-    counts | "Write counts" >> beam.Map(lambda c: files.write_json(files.join(out_dir, "_dataset.json"), c))
+    counts | "Write counts" >> beam.Map(
+        lambda c: files.write_json(files.join(out_dir, "_dataset.json"), _dataset_counts(c)))
+    (blocks | "Unreadable" >> beam.FlatMap(_unreadable_rows)
+     | "All unreadable" >> beam.combiners.ToList()
+     | "Write unreadable" >> beam.Map(lambda rows: files.write_parquet(
+         files.join(out_dir, "unreadable.parquet"),
+         pa.table({"shard": pa.array([r[0] for r in sorted(rows)], pa.string()),
+                   "key": pa.array([r[1] for r in sorted(rows)], pa.string()),
+                   "error": pa.array([r[2] for r in sorted(rows)], pa.string())}))))
     (blocks | "Undecodable" >> beam.FlatMap(_undecodable_rows)
      | "All undecodable" >> beam.combiners.ToList()
      | "Write undecodable" >> beam.Map(lambda rows: files.write_parquet(
@@ -344,21 +413,16 @@ def write_dataset_counts(blocks, out_dir: str):
 # ---------------------------------------------------------------- driver
 
 @dataclasses.dataclass
-class Prepared:
-    config: DetectionConfig
+class Inputs:
+    """The shards and eval sets named on the command line, found and parsed (no image read yet)."""
+
     shards: list[str]
     eval_sets: dict[str, evalsets.EvalSet]
-    tag: str
-    dim: int
-    preprocess: object
-    eval_cache: dict[str, str]
 
 
-def prepare(shard_globs: list[str], eval_args: list[str], config: DetectionConfig) -> Prepared:
+def check_inputs(shard_globs: list[str], eval_args: list[str]) -> Inputs:
     from shards.reader import find_shards
-    from wit_pipeline.models import resolve_model_spec
 
-    config.validate()
     shards = find_shards(shard_globs)
     eval_sets: dict[str, evalsets.EvalSet] = {}
     for arg in eval_args or []:
@@ -366,20 +430,48 @@ def prepare(shard_globs: list[str], eval_args: list[str], config: DetectionConfi
         if name in eval_sets:
             raise ValueError(f"--eval name {name!r} given twice")
         eval_sets[name] = evalsets.discover(name, path)
-    if is_random_init(config.clip_pretrained):
-        print("WARNING: --clip-pretrained none: randomly initialised embeddings carry little meaning; "
-              "only exact copies and pHash matches are reliable.", flush=True)
+    return Inputs(shards, eval_sets)
+
+
+@dataclasses.dataclass
+class Prepared:
+    config: DetectionConfig
+    shards: list[str]
+    eval_sets: dict[str, evalsets.EvalSet]
+    tag: str
+    dim: int                 # embedding width; 0 when the embedding detector is off
+    preprocess: object       # the model's eval transform; None when nothing is embedded
+    eval_cache: dict[str, str]
+
+
+def _embedding_model(config: DetectionConfig) -> tuple[str, int, object]:
+    """(model tag, embedding width, preprocess) of the configured weights, loaded once here
+    so that missing weights are a clear error before any pipeline starts."""
+    from dedup.embed import create_embedding_model, model_tag
+    from wit_pipeline.models import WeightsUnavailable, resolve_model_spec
+
     spec = resolve_model_spec(config.clip_model)
-    tag = model_tag(config.clip_model, config.clip_pretrained)
-    _, preprocess = create_embedding_model(config.clip_model, config.clip_pretrained, "cpu")
+    try:
+        _, preprocess = create_embedding_model(config.clip_model, config.clip_pretrained, "cpu")
+    except WeightsUnavailable as exc:
+        raise FileNotFoundError(download_failed_message(config.clip_pretrained, spec["name"], exc.cause)) from None
+    return model_tag(config.clip_model, config.clip_pretrained), int(spec["config"]["embed_dim"]), preprocess
+
+
+def prepare(inputs: Inputs, config: DetectionConfig) -> Prepared:
+    if config.embeddings:
+        tag, dim, preprocess = _embedding_model(config)
+    else:
+        print(f"embedding detector off ({EMBEDDINGS_OFF_REASON})", flush=True)
+        tag, dim, preprocess = phash_only_tag(), 0, None
     eval_cache = {}
-    for name, eval_set in eval_sets.items():
+    for name, eval_set in inputs.eval_sets.items():
         started = time.time()
         digest = evalsets.content_hash(eval_set)
         eval_cache[name] = eval_cache_path(config.cache_dir, digest, tag)
         print(f"eval set {name}: {len(eval_set.parts)} part(s), content {digest[:12]} "
               f"({time.time() - started:.1f}s)", flush=True)
-    return Prepared(config, shards, eval_sets, tag, int(spec["config"]["embed_dim"]), preprocess, eval_cache)
+    return Prepared(config, inputs.shards, inputs.eval_sets, tag, dim, preprocess, eval_cache)
 
 
 def run_features(prep: Prepared, beam_argv: list[str]) -> dict:
@@ -397,8 +489,10 @@ def run_features(prep: Prepared, beam_argv: list[str]) -> dict:
             todo_evals += 1
             # All parts of one eval set feed one table: out_path groups them.
             work.extend(FeatureWork(path, eval_part=part) for part in prep.eval_sets[name].parts)
+    work_name = f"embedding (model tag {prep.tag}, device {prep.config.device})" if prep.dim else \
+        f"hashing (pHash only, tag {prep.tag})"
     print(f"features: {todo_shards} of {len(prep.shards)} shard(s) and {todo_evals} of {len(prep.eval_cache)} "
-          f"eval set(s) need embedding (model tag {prep.tag}, device {prep.config.device})", flush=True)
+          f"eval set(s) need {work_name}", flush=True)
     if work:
         started = time.time()
         with make_pipeline(pipeline_options(beam_argv)) as p:
@@ -424,13 +518,15 @@ def add_detection_arguments(parser: argparse.ArgumentParser, eval_required: bool
     parser.add_argument("--clip-model", default="ViT-B-32",
                         help="open_clip architecture, project config name (wit-tiny) or JSON config path")
     parser.add_argument("--clip-pretrained", default="openai",
-                        help="local weights path, an open_clip pretrained tag (downloads), or 'none' for "
-                             "random init (default: openai)")
+                        help="local weights file (open_clip or `wit train` checkpoint), an open_clip pretrained "
+                             "tag (open_clip downloads it: needs network), or 'none' for pHash-only detection: "
+                             "no model, sha256 and pHash decide (default: openai)")
     parser.add_argument("--device", default="auto", help="auto|cpu|cuda (auto: CUDA fp16 when present, else CPU fp32)")
     parser.add_argument("--phash-distance", type=int, default=DEFAULT_PHASH_DISTANCE,
                         help="max pHash Hamming distance (of 64 bits) counted as a duplicate (default 4)")
-    parser.add_argument("--similarity-threshold", type=float, default=DEFAULT_SIMILARITY_THRESHOLD,
-                        help="min cosine similarity of CLIP embeddings counted as overlap (default 0.95)")
+    parser.add_argument("--similarity-threshold", type=float, default=None,
+                        help="min cosine similarity of CLIP embeddings counted as overlap (default 0.95; "
+                             "not with --clip-pretrained none)")
     parser.add_argument("--top-k", type=int, default=5, help="nearest dataset samples kept per eval image (default 5)")
     parser.add_argument("--batch-size", type=int, default=64, help="embedding batch size (default 64)")
     parser.add_argument("--search-backend", default="auto", choices=search.BACKENDS,
@@ -443,16 +539,31 @@ def add_detection_arguments(parser: argparse.ArgumentParser, eval_required: bool
                         help="overlapping pairs shown per eval set in report.html (default 50)")
 
 
-def config_from_args(args, beam_argv=()) -> DetectionConfig:
+def config_from_args(args) -> DetectionConfig:
+    """The detection flags, checked; imports nothing heavy (see `check_device_present`)."""
     device = check_device(args.device)
-    if is_local_runner(pipeline_options(list(beam_argv))):
-        resolve_device(device)  # local run: a missing GPU is a clear error now, not a worker traceback
     search.resolve_backend(args.search_backend, "cpu")  # validates the name and faiss availability
-    return DetectionConfig(
+    threshold = args.similarity_threshold
+    if threshold is not None and is_random_init(args.clip_pretrained):
+        raise ValueError("--similarity-threshold needs real weights: with --clip-pretrained none the "
+                         "embedding detector is off (sha256 and pHash only)")
+    config = DetectionConfig(
         clip_model=args.clip_model, clip_pretrained=args.clip_pretrained, device=device,
         batch_size=args.batch_size, share_model_across_processes=args.share_model_across_processes,
-        similarity_threshold=args.similarity_threshold, phash_distance=args.phash_distance, top_k=args.top_k,
+        similarity_threshold=DEFAULT_SIMILARITY_THRESHOLD if threshold is None else threshold,
+        phash_distance=args.phash_distance, top_k=args.top_k,
         search_backend=args.search_backend, cache_dir=args.cache_dir)
+    config.validate()
+    return config
+
+
+def check_device_present(config: DetectionConfig, beam_argv) -> None:
+    """A local run asking for a GPU it lacks is a clear error now, not a worker traceback
+    (this imports torch: call it after the cheap checks)."""
+    if config.embeddings and is_local_runner(pipeline_options(list(beam_argv))):
+        from dedup.embed import resolve_device
+
+        resolve_device(config.device)
 
 
 class Audit(beam.PTransform):
@@ -485,16 +596,26 @@ def run_detection(prep: Prepared, out_dir: str, beam_argv: list[str], extra=None
 
 
 def main(args, beam_argv: list[str]) -> int:
-    from dedup import report as report_lib
     from wit_pipeline.summary import finish
 
+    config = config_from_args(args)
+    # The forms `wit eval --checkpoint` takes: a file, or a training OUT (its latest checkpoint).
+    checkpoint = resolve_checkpoint(args.zero_shot_checkpoint) if args.zero_shot_checkpoint else None
+    inputs = check_inputs(args.shards, args.eval)
     files.lock_out(args.out, "audit")
-    config = config_from_args(args, beam_argv)
-    prep = prepare(args.shards, args.eval, config)
+    # Only now the heavy imports and the long work.
+    from dedup import report as report_lib
+
+    check_device_present(config, beam_argv)
+    if checkpoint is not None:
+        from wit_pipeline.models import read_checkpoint
+
+        read_checkpoint(checkpoint)  # a file that is no `wit train` checkpoint fails now, not after detection
+    prep = prepare(inputs, config)
     feature_counts = run_features(prep, beam_argv)
     run_detection(prep, args.out, beam_argv)
     evals = load_eval_features(prep)
-    report = report_lib.build_report(args.out, prep, evals, zero_shot_checkpoint=args.zero_shot_checkpoint,
+    report = report_lib.build_report(args.out, prep, evals, zero_shot_checkpoint=checkpoint,
                                      report_pairs=args.report_pairs, features=feature_counts)
     finish(args.out, "wit audit", report_lib.summary_stats(report))
     return 0
@@ -503,5 +624,6 @@ def main(args, beam_argv: list[str]) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_detection_arguments(parser, eval_required=True)
     parser.add_argument("--zero-shot-checkpoint", metavar="CKPT",
-                        help="a `wit train` checkpoint: zero-shot accuracy on All/Clean/Overlap of every "
-                             "image-folder eval set, with a one-sided binomial test")
+                        help="a `wit train` checkpoint file or training OUT directory (its latest checkpoint): "
+                             "zero-shot accuracy on All/Clean/Overlap of every image-folder eval set, with a "
+                             "one-sided binomial test")

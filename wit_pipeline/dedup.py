@@ -7,13 +7,23 @@ overlap and nearest parquet per eval set) and `removed.parquet`: every removed k
 its reason.
 
 Removal reasons, one per key, the first that applies:
-`undecodable` > `eval_overlap` > `exact_duplicate` > `near_duplicate_phash` >
-`near_duplicate_embedding`.
+`unreadable` > `undecodable` > `eval_overlap` > `exact_duplicate` > `near_duplicate_phash` >
+`near_duplicate_embedding`. `unreadable`: the sample could not be read from its damaged
+shard (see `shards.reader.read_samples`); the run goes on with everything else.
+
+Resuming: `OUT/shards/_dedup.json` (the plan) is written before the first output shard:
+a hash of the command (inputs and every flag that shapes the output) and of
+`removed.parquet`. A re-run finding its own plan keeps the output shards that are
+complete (`NNNNN_stats.json` is written last) when both hashes match, and otherwise
+deletes its earlier output and writes it again; a plan with `finished` marks a completed
+re-shard, which a run of other inputs or settings refuses to overwrite.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
+import json
 import time
 
 import apache_beam as beam
@@ -22,11 +32,13 @@ import pyarrow as pa
 
 from dedup import clusters, phash as phash_lib, search
 from dedup.store import FeatureTable, shard_embedding_path
+from shards.layout import SHARD_NAME_RE
 from wit_pipeline import audit, files
 from wit_pipeline.options import make_pipeline, pipeline_options
 
-REASON_ORDER = ("undecodable", "eval_overlap") + clusters.REASONS
+REASON_ORDER = ("unreadable", "undecodable", "eval_overlap") + clusters.REASONS
 DEFAULT_SAMPLES_PER_SHARD = 10_000
+PLAN_NAME = "_dedup.json"
 
 
 # ---------------------------------------------------------------- duplicates inside the set
@@ -145,6 +157,13 @@ def _undecodable_removals(block):
         yield str(key), ("undecodable", tar, str(error))
 
 
+def _unreadable_removals(block):
+    tar, table = block
+    for key, error in zip(table.unreadable_keys.tolist(), table.unreadable_errors.tolist()):
+        if key:  # "" is the tar itself (where reading stopped): no sample to name
+            yield key, ("unreadable", tar, error)
+
+
 def _first_reason(candidates):
     return min(candidates, key=lambda c: (REASON_ORDER.index(c[0]), c[2]))
 
@@ -187,18 +206,20 @@ def _assign(item, offsets, samples_per_shard):
 
 
 def _write_shard(item, out_dir):
-    from shards.reader import iter_samples
-    from shards.writer import ShardWriter
+    from shards.reader import ReadProblem, read_samples
+    from shards.writer import ShardWriter, shard_complete
 
     shard_id, members = item
+    if shard_complete(out_dir, shard_id):  # finished by an interrupted run with the same plan
+        return shard_id, len(members)
     members = sorted(members)
     wanted_by_tar: dict[str, set[str]] = {}
     for _, tar, key in members:
         wanted_by_tar.setdefault(tar, set()).add(key)
     samples = {}
     for tar, wanted in wanted_by_tar.items():
-        for sample in iter_samples(tar):
-            if sample.key in wanted:
+        for sample in read_samples(tar):  # kept keys were all readable; problems are known already
+            if not isinstance(sample, ReadProblem) and sample.key in wanted:
                 samples[sample.key] = sample
     first = samples[members[0][2]]
     with ShardWriter(out_dir, shard_id, image_ext=first.image_ext) as writer:
@@ -237,6 +258,79 @@ class WriteFilteredShards(beam.PTransform):
                 | "Write shards" >> beam.Map(_write_shard, out_dir=self._out_dir))
 
 
+# ---------------------------------------------------------------- resuming
+
+def _shard_files(shards_out: str) -> list[str]:
+    """Everything a re-shard writes into shards_out, finished or not (the plan aside)."""
+    found = files.match(files.join(shards_out, ".tmp-*"))  # "*" skips dot files on local disks
+    for path in files.match(files.join(shards_out, "*")):
+        name = path.rsplit("/", 1)[-1]
+        if name == "stats.json" or SHARD_NAME_RE.match(name) or _is_shard_side_file(name):
+            found.append(path)
+    return sorted(found)
+
+
+def _is_shard_side_file(name: str) -> bool:
+    for suffix in (".parquet", "_stats.json"):
+        if name.endswith(suffix) and SHARD_NAME_RE.match(name[: -len(suffix)] + ".tar"):
+            return True
+    return False
+
+
+def command_key(args, config, shards: list[str]) -> str:
+    """Hash of what shapes the output shards besides input content: inputs and flags."""
+    shaping = {"shards": shards, "eval": sorted(args.eval), "embeddings": config.embeddings,
+               "clip_model": config.clip_model, "clip_pretrained": config.clip_pretrained,
+               "similarity": config.similarity, "phash_distance": config.phash_distance,
+               "within_similarity": args.within_similarity, "samples_per_shard": args.samples_per_shard}
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
+
+
+def check_output(shards_out: str, command: str) -> None:
+    """Before the long work: OUT/shards must be empty, or hold this command's own output
+    (finished or not), or the unfinished output of an earlier dedup (redone later)."""
+    plan_path = files.join(shards_out, PLAN_NAME)
+    if not files.exists(plan_path):
+        if _shard_files(shards_out):
+            raise ValueError(f"{shards_out} already holds shards that no wit dedup plan ({PLAN_NAME}) "
+                             "accounts for; use an empty --out")
+        return
+    plan = files.read_json(plan_path)
+    if plan.get("finished") and plan.get("command") != command:
+        raise ValueError(f"{shards_out} already holds shards of a finished wit dedup with other inputs or "
+                         "settings; use a new --out")
+
+
+def _removed_digest(audit_dir: str) -> str:
+    return hashlib.sha256(files.read_bytes(files.join(audit_dir, "removed.parquet"))).hexdigest()
+
+
+def start_reshard(shards_out: str, plan: dict) -> int:
+    """Clears what an earlier run left that this plan cannot reuse, then records the plan.
+
+    Same plan: only unfinished pieces go (temporary files, the totals, tars and parquets
+    without their `NNNNN_stats.json`); complete shards stay. Another plan: everything
+    goes. Returns how many files were deleted.
+    """
+    from apache_beam.io.filesystems import FileSystems
+
+    plan_path = files.join(shards_out, PLAN_NAME)
+    earlier = files.read_json(plan_path) if files.exists(plan_path) else None
+    same = earlier is not None and {k: earlier.get(k) for k in plan} == {k: plan[k] for k in plan}
+    stale = _shard_files(shards_out)
+    if same:
+        complete = {path[: -len("_stats.json")] for path in stale if path.endswith("_stats.json")}
+        stale = [path for path in stale if path.rsplit(".", 1)[0] not in complete
+                 and not path.endswith("_stats.json")]
+    if stale:
+        FileSystems.delete(stale)
+        print(f"reshard: removed {len(stale)} file(s) an interrupted or different earlier run left in "
+              f"{shards_out}", flush=True)
+    files.makedirs(shards_out)
+    files.write_json(plan_path, {**plan, "finished": False})
+    return len(stale)
+
+
 # ---------------------------------------------------------------- driver
 
 def run_dedup(prep, audit_dir, beam_argv, phash_distance, within_similarity):
@@ -247,8 +341,9 @@ def run_dedup(prep, audit_dir, beam_argv, phash_distance, within_similarity):
         duplicates = blocks | "Duplicates" >> FindDuplicates(phash_distance, within_similarity, prep.shards, tag,
                                                              prep.config.device)
         undecodable = blocks | "Undecodable" >> beam.FlatMap(_undecodable_removals)
+        unreadable = blocks | "Unreadable keys" >> beam.FlatMap(_unreadable_removals)
         overlapping = detected["matches"] | "Overlapping keys" >> beam.FlatMap(_overlap_removals)
-        ((duplicates, overlapping, undecodable) | "All removals" >> beam.Flatten()
+        ((duplicates, overlapping, undecodable, unreadable) | "All removals" >> beam.Flatten()
          | "One reason per key" >> beam.CombinePerKey(_first_reason)
          | "Gather removals" >> beam.combiners.ToList()
          | "Write removed" >> beam.Map(lambda rows: files.write_parquet(
@@ -257,9 +352,10 @@ def run_dedup(prep, audit_dir, beam_argv, phash_distance, within_similarity):
     audit.run_detection(prep, audit_dir, beam_argv, extra=extra)
 
 
-def run_reshard(prep, audit_dir, shards_out, samples_per_shard, beam_argv) -> dict:
-    files.makedirs(shards_out)
+def run_reshard(prep, audit_dir, shards_out, samples_per_shard, beam_argv, command: str) -> dict:
     started = time.time()
+    plan = {"command": command, "removed_sha256": _removed_digest(audit_dir)}
+    start_reshard(shards_out, plan)
     removed_path = files.join(audit_dir, "removed.parquet")
     with make_pipeline(pipeline_options(beam_argv)) as p:
         all_keys = (p | "Shards" >> beam.Create(prep.shards)
@@ -272,25 +368,38 @@ def run_reshard(prep, audit_dir, shards_out, samples_per_shard, beam_argv) -> di
     from shards.writer import write_totals
 
     totals = write_totals(shards_out)
+    files.write_json(files.join(shards_out, PLAN_NAME), {**plan, "finished": True})
     print(f"reshard: {totals['successes']:,} samples in {totals['shards']} shard(s) -> {shards_out} "
           f"({time.time() - started:.1f}s)", flush=True)
     return totals
 
 
-def main(args, beam_argv: list[str]) -> int:
-    from dedup import report as report_lib
-    from wit_pipeline.summary import finish
-
-    files.lock_out(args.out, "dedup")
+def check_arguments(args, config) -> None:
     if args.samples_per_shard < 1:
         raise ValueError(f"--samples-per-shard must be >= 1, got {args.samples_per_shard}")
-    if args.within_similarity is not None and not -1 <= args.within_similarity <= 1:
-        raise ValueError(f"--within-similarity is a cosine similarity in [-1, 1], got {args.within_similarity}")
+    if args.within_similarity is not None:
+        if not config.embeddings:
+            raise ValueError("--within-similarity needs real weights: with --clip-pretrained none the embedding "
+                             "detector is off (sha256 and pHash only)")
+        if not -1 <= args.within_similarity <= 1:
+            raise ValueError(f"--within-similarity is a cosine similarity in [-1, 1], got {args.within_similarity}")
+
+
+def main(args, beam_argv: list[str]) -> int:
+    from wit_pipeline.summary import finish
+
+    config = audit.config_from_args(args)
+    check_arguments(args, config)
+    inputs = audit.check_inputs(args.shards, args.eval)
     shards_out = files.join(args.out, "shards")
-    if files.match(files.join(shards_out, "*.tar")):
-        raise ValueError(f"{shards_out} already holds shards; use an empty --out")
-    config = audit.config_from_args(args, beam_argv)
-    prep = audit.prepare(args.shards, args.eval, config)
+    command = command_key(args, config, inputs.shards)
+    files.lock_out(args.out, "dedup")
+    check_output(shards_out, command)
+    # Only now the heavy imports and the long work.
+    from dedup import report as report_lib
+
+    audit.check_device_present(config, beam_argv)
+    prep = audit.prepare(inputs, config)
     feature_counts = audit.run_features(prep, beam_argv)
     audit_dir = files.join(args.out, "audit")
     run_dedup(prep, audit_dir, beam_argv, config.phash_distance, args.within_similarity)
@@ -299,7 +408,7 @@ def main(args, beam_argv: list[str]) -> int:
     by_reason = {reason: 0 for reason in REASON_ORDER}
     for reason in removed.column("reason").to_pylist():
         by_reason[reason] += 1
-    totals = run_reshard(prep, audit_dir, shards_out, args.samples_per_shard, beam_argv)
+    totals = run_reshard(prep, audit_dir, shards_out, args.samples_per_shard, beam_argv, command)
     extra = {
         "duplicates": {"removed": removed.num_rows, "removed_by_reason": by_reason,
                        "within_similarity": args.within_similarity},

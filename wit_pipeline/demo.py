@@ -37,10 +37,8 @@ def demo_config(out: str, world: dict, seeds_file: str, eval_root: str, train_st
                     "max_pages": 100, "max_depth": 2, "per_query_cap": 150, "min_declared_size": 32},
         "download": {"image_size": 64, "resize_mode": "center_crop", "samples_per_shard": 100,
                      "allow_private_networks": True, "threads": 16},
-        # Randomly initialised embeddings find every pair similar: the demo leans on pHash
-        # and exact copies, and embeddings only flag near-identical vectors.
-        "dedup": {"eval": {"shapes": eval_root}, "clip_model": "wit-tiny", "clip_pretrained": "none",
-                  "device": "cpu", "similarity_threshold": 0.9999},
+        # No weights offline: pHash-only detection (sha256 and pHash; nothing is embedded).
+        "dedup": {"eval": {"shapes": eval_root}, "clip_pretrained": "none", "device": "cpu"},
         "train": {"model": "wit-tiny", "steps": train_steps, "batch_size": 64, "lr": 1e-3, "workers": 1,
                   "resampled": True, "device": "cpu", "precision": "fp32", "zero_shot": {"shapes": eval_root}},
     }

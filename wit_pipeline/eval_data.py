@@ -1,4 +1,8 @@
-"""Image-folder eval sets (`ROOT/CLASS/IMAGE`) for zero-shot and linear-probe evaluation."""
+"""Image-folder eval sets (`ROOT/CLASS/IMAGE`) for zero-shot and linear-probe evaluation.
+
+Finding and checking an eval set needs no torch (commands check their inputs before it
+loads); only batching images does.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -7,7 +11,6 @@ import json
 import os
 import posixpath
 
-import torch
 from PIL import Image
 
 from wit_pipeline import files
@@ -91,8 +94,10 @@ def split_folder(root: str) -> tuple[str, str] | None:
     return None
 
 
-class ImageFolderDataset(torch.utils.data.Dataset):
-    """(preprocessed image, class index); unreadable images come back as None and are counted."""
+class ImageFolderDataset:
+    """(preprocessed image, class index); unreadable images come back as None and are counted.
+
+    A map-style dataset for torch's DataLoader (which needs only `__len__` and `__getitem__`)."""
 
     def __init__(self, samples: list[tuple[str, int]], preprocess):
         self.samples = samples
@@ -111,6 +116,8 @@ class ImageFolderDataset(torch.utils.data.Dataset):
 
 
 def _collate(items):
+    import torch
+
     good = [item for item in items if item[0] is not None]
     bad = [item[2] for item in items if item[0] is None]
     if not good:
@@ -121,6 +128,8 @@ def _collate(items):
 
 def iterate_batches(samples, preprocess, batch_size: int = 256, workers: int = 0, unreadable: list | None = None):
     """Yield (images, targets, sample indices); paths of unreadable images go to `unreadable`."""
+    import torch
+
     loader = torch.utils.data.DataLoader(ImageFolderDataset(samples, preprocess), batch_size=batch_size,
                                          num_workers=workers, collate_fn=_collate, shuffle=False)
     for images, targets, indices, bad in loader:

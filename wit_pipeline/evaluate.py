@@ -5,6 +5,8 @@ prompt templates, the template embeddings are averaged per class (prompt ensembl
 and each image takes the class whose embedding is most similar. The linear probe fits
 scikit-learn's logistic regression on frozen image embeddings of a train split and
 scores a held-out split.
+
+Flags and input paths are checked (`check_arguments`) before torch loads.
 """
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ import argparse
 import random
 
 import numpy as np
-import torch
 
-from wit_pipeline import eval_data, files, models, summary, zeroshot
+from wit_pipeline import eval_data, files, summary
+from wit_pipeline.train import check_device_flag, check_eval_sets, reject_non_beam_options, resolve_checkpoint
+
+DEFAULT_TEMPLATE = "a photo of a {}."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="image-folder eval set ROOT/CLASS/IMAGE; repeatable. A ROOT with train/ and "
                              "test/ (or val/) sub-trees uses test/ for zero-shot and both for the probe")
     parser.add_argument("--out", help="write OUT/stats.json (the printed summary) there")
-    parser.add_argument("--templates", help="prompt templates, one per line with '{}' (default: "
-                                            f"{zeroshot.DEFAULT_TEMPLATES[0]!r})")
+    parser.add_argument("--templates", help=f"prompt templates, one per line with '{{}}' (default: "
+                                            f"{DEFAULT_TEMPLATE!r})")
     parser.add_argument("--classnames", action="append", default=[], metavar="NAME=FILE",
                         help="class names for eval set NAME: one per line in sorted folder order, "
                              "or a JSON object folder -> name")
@@ -42,43 +46,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="train/test split of the probe")
 
 
-def resolve_checkpoint(path: str) -> str:
-    """A checkpoint file, or the latest checkpoint of a training run directory."""
-    from wit_pipeline.train import latest_checkpoint
+def load_model(args, checkpoint: str | None, device):
+    from wit_pipeline import models
 
-    if path.endswith(".pt") or path.endswith(".pth"):
-        return path
-    latest = latest_checkpoint(path)
-    if latest is None:
-        raise FileNotFoundError(f"{path!r} is neither a checkpoint file nor a training directory with "
-                                "checkpoints/latest.json")
-    return latest
-
-
-def load_model(args, device):
-    if args.checkpoint:
-        if args.model or args.pretrained:
-            raise ValueError("give either --checkpoint or --model/--pretrained, not both")
-        path = resolve_checkpoint(args.checkpoint)
-        model, preprocess, tokenizer, checkpoint = models.load_checkpoint(path, device)
-        return model, preprocess, tokenizer, {"checkpoint": path, "model": checkpoint["model_spec"]["name"],
-                                              "step": checkpoint.get("step")}
-    if not args.model:
-        raise ValueError("give --checkpoint (or --model with optional --pretrained)")
+    if checkpoint:
+        model, preprocess, tokenizer, loaded = models.load_checkpoint(checkpoint, device)
+        return model, preprocess, tokenizer, {"checkpoint": checkpoint, "model": loaded["model_spec"]["name"],
+                                              "step": loaded.get("step")}
     model, _, preprocess, tokenizer = models.create_model(args.model, pretrained=args.pretrained, device=device)
     model.eval()
     return model, preprocess, tokenizer, {"model": args.model, "pretrained": args.pretrained}
 
 
-@torch.no_grad()
 def embed_images(model, samples, preprocess, device, batch_size: int, workers: int):
     """(unit-norm features [N, D], targets [N], sample index of each row, unreadable paths)."""
+    import torch
+
+    from wit_pipeline import zeroshot
+
     features, targets, rows, unreadable = [], [], [], []
-    for images, batch_targets, indices in eval_data.iterate_batches(samples, preprocess, batch_size, workers,
-                                                                    unreadable):
-        features.append(zeroshot.image_features(model, images, device).cpu())
-        targets.append(batch_targets)
-        rows.append(indices)
+    with torch.no_grad():
+        for images, batch_targets, indices in eval_data.iterate_batches(samples, preprocess, batch_size, workers,
+                                                                        unreadable):
+            features.append(zeroshot.image_features(model, images, device).cpu())
+            targets.append(batch_targets)
+            rows.append(indices)
     if not features:
         raise ValueError("no readable image in the eval set")
     return torch.cat(features), torch.cat(targets), torch.cat(rows).tolist(), unreadable
@@ -114,6 +106,8 @@ def linear_probe(train_x, train_y, test_x, test_y, c: float, seed: int) -> float
 
 
 def evaluate_set(model, preprocess, tokenizer, name: str, root: str, args, device, templates) -> dict:
+    from wit_pipeline import zeroshot
+
     classnames_file = dict(eval_data.parse_named_path(v, "--classnames") for v in args.classnames).get(name)
     split = eval_data.split_folder(root)
     test_root = split[1] if split else root
@@ -150,18 +144,45 @@ def evaluate_set(model, preprocess, tokenizer, name: str, root: str, args, devic
     return result
 
 
-def main(args: argparse.Namespace, beam_argv: list[str]) -> int:
-    from wit_pipeline.train import init_distributed, reject_non_beam_options
+def check_arguments(args: argparse.Namespace) -> str | None:
+    """Every flag and input path, before torch loads; returns the checkpoint file to load."""
+    checkpoint = None
+    if args.checkpoint:
+        if args.model or args.pretrained:
+            raise ValueError("give either --checkpoint or --model/--pretrained, not both")
+        checkpoint = resolve_checkpoint(args.checkpoint)
+    elif not args.model:
+        raise ValueError("give --checkpoint (or --model with optional --pretrained)")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {args.workers}")
+    if args.linear_probe and not 0 < args.probe_test_fraction < 1:
+        raise ValueError("--probe-test-fraction must be between 0 and 1")
+    check_device_flag(args.device)
+    check_eval_sets(args.eval, "--eval")
+    names = {eval_data.parse_named_path(value, "--eval")[0] for value in args.eval}
+    for value in args.classnames:
+        name, path = eval_data.parse_named_path(value, "--classnames")
+        if name not in names:
+            raise ValueError(f"--classnames {name}: no --eval set of that name")
+        if not files.exists(path):
+            raise FileNotFoundError(f"class-name file {path!r} does not exist")
+    if args.templates and not files.exists(args.templates):
+        raise FileNotFoundError(f"template file {args.templates!r} does not exist")
+    return checkpoint
 
+
+def main(args: argparse.Namespace, beam_argv: list[str]) -> int:
     reject_non_beam_options(beam_argv)
+    checkpoint = check_arguments(args)
+    from wit_pipeline import zeroshot
+    from wit_pipeline.trainer import init_distributed
 
     _, device = init_distributed(args.device)
     eval_sets = [eval_data.parse_named_path(value, "--eval") for value in args.eval]
-    for _, root in eval_sets:
-        if not files.exists(root):
-            raise FileNotFoundError(f"eval set {root!r} does not exist")
     templates = zeroshot.load_templates(args.templates) if args.templates else zeroshot.DEFAULT_TEMPLATES
-    model, preprocess, tokenizer, source = load_model(args, device)
+    model, preprocess, tokenizer, source = load_model(args, checkpoint, device)
     results = {name: evaluate_set(model, preprocess, tokenizer, name, root, args, device, templates)
                for name, root in eval_sets}
     stats = {**source, "templates": len(templates), "eval": results}

@@ -126,17 +126,34 @@ def is_wit_checkpoint(obj) -> bool:
     return isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT
 
 
-class _DropRandomInitWarning(logging.Filter):
+class WeightsUnavailable(FileNotFoundError):
+    """open_clip could not download the weights of a pretrained tag (no network, or the hub failed)."""
+
+    def __init__(self, tag: str, model: str, cause: str):
+        self.tag, self.model, self.cause = tag, model, cause
+        super().__init__(f"pretrained weights {tag!r} for {model}: could not be downloaded ({cause}); "
+                         "without network pass a local weights file instead")
+
+
+def _first_line(message: str, limit: int = 200) -> str:
+    line = message.strip().splitlines()[0] if message.strip() else "no detail"
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+class _DropMisleadingLogs(logging.Filter):
+    # "No pretrained weights loaded": random init is what training from scratch asks for,
+    # and checkpoint weights are loaded after creation. "Failed to download weights": the
+    # caller gets it as one WeightsUnavailable line; logged too, the user would read it twice.
+    _PREFIXES = ("No pretrained weights loaded", "Failed to download weights")
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("No pretrained weights loaded")
+        return not record.getMessage().startswith(self._PREFIXES)
 
 
 @contextlib.contextmanager
-def _quiet_random_init():
-    """Random init is what training from scratch asks for, and checkpoint weights are loaded
-    after creation: open_clip's warning about it would only mislead."""
+def _quiet_open_clip():
     root = logging.getLogger()
-    log_filter = _DropRandomInitWarning()
+    log_filter = _DropMisleadingLogs()
     root.addFilter(log_filter)
     try:
         yield
@@ -150,13 +167,15 @@ def create_model(model: str | dict, pretrained: str | None = None, device="cpu",
 
     `pretrained`: None or "none" for random init; a local path to open_clip weights or
     to a `wit train` checkpoint; or an open_clip pretrained tag (open_clip downloads it,
-    so only with internet, never in tests).
+    so only with internet, never in tests; `WeightsUnavailable` when that fails).
     """
     spec = resolve_model_spec(model)
     name = _registered_name(spec)
     state_dict = None
     tag = None
     if pretrained and pretrained.lower() != "none":
+        if files.is_local(pretrained) and os.path.isdir(pretrained):
+            raise ValueError(f"pretrained weights {pretrained!r} is a directory: pass the weights file")
         if files.exists(pretrained):
             loaded = None
             if not pretrained.endswith((".safetensors", ".npz", ".npy")):
@@ -179,10 +198,17 @@ def create_model(model: str | dict, pretrained: str | None = None, device="cpu",
         else:
             raise FileNotFoundError(f"pretrained weights {pretrained!r}: no such file, and not an "
                                     f"open_clip pretrained tag for {spec['name']!r}")
-    with _quiet_random_init():
-        net, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
-            name, pretrained=tag, precision=_open_clip_precision(precision), device=device,
-            **open_clip_kwargs)
+    try:
+        with _quiet_open_clip():
+            net, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
+                name, pretrained=tag, precision=_open_clip_precision(precision), device=device,
+                **open_clip_kwargs)
+    except RuntimeError as exc:
+        # open_clip fetches a tag's weights before building the model and reports any
+        # failure of the fetch (network, hub, checksum) as this RuntimeError.
+        if tag is None or files.exists(tag) or not str(exc).startswith("Failed to download weights"):
+            raise
+        raise WeightsUnavailable(tag, spec["name"], _first_line(str(exc).split(": ", 1)[-1])) from exc
     if state_dict is not None:
         state_dict = {k.removeprefix("module."): v for k, v in state_dict.items()}
         unwrap(net).load_state_dict(state_dict)
