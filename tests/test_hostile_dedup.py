@@ -390,7 +390,7 @@ def test_argument_errors_answer_before_torch_loads(lookalikes, training_dir, tmp
         (["dedup", "--shards", shards, "--out", out, "--clip-pretrained", "none", "--similarity-threshold", "0.9"],
          "wit dedup: error: --similarity-threshold needs real weights"),
         (["dedup", "--shards", str(tmp_path / "none-*.tar"), "--out", out],
-         "wit dedup: error: no file matches"),
+         "wit dedup: error: --shards: no file matches"),
         (["audit", "--shards", shards, "--eval", f"ab={evals}", "--out", out, "--zero-shot-checkpoint",
           str(tmp_path / "missing.pt")], "wit audit: error: checkpoint"),
         (["audit", "--shards", shards, "--eval", "no-equals", "--out", out], "wit audit: error: --eval takes NAME=PATH"),
