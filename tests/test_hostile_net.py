@@ -292,7 +292,7 @@ def test_header_drip_is_cut_at_the_deadline():
         elapsed = time.monotonic() - started
     assert (result.status, result.error_message) == (
         "timeout", "no complete response within the 2 s deadline (4 x --timeout)")
-    assert 1.9 < elapsed < 3.0  # every byte arrived within --timeout; only the deadline ends it
+    assert 1.9 < elapsed < 3.5  # every byte arrived within --timeout; only the deadline ends it
 
 
 def test_header_drip_over_tls_is_cut_at_the_deadline(tmp_path, monkeypatch):
@@ -309,7 +309,7 @@ def test_header_drip_over_tls_is_cut_at_the_deadline(tmp_path, monkeypatch):
         result = fetcher.fetch(https + "/drip.jpg")
         elapsed = time.monotonic() - started
     assert result.status == "timeout" and "2 s deadline" in result.error_message
-    assert elapsed < 3.0
+    assert elapsed < 3.5
 
 
 def test_a_stuck_robots_txt_holds_its_hosts_rows_no_longer_than_its_deadline():
@@ -333,9 +333,9 @@ def test_a_stuck_robots_txt_holds_its_hosts_rows_no_longer_than_its_deadline():
     for result, _ in stuck_rows:
         assert result.status == "robots_disallowed"
         assert "(timeout: no complete response within the 2 s deadline" in result.error_message
-    assert max(seconds for _, seconds in stuck_rows) < 3.0  # not 6 x 2 s in a queue
-    assert elapsed < 3.5
-    assert healthy_result.ok and healthy_seconds < 1.0
+    assert max(seconds for _, seconds in stuck_rows) < 3.5  # not 6 x 2 s in a queue
+    assert elapsed < 4.0
+    assert healthy_result.ok and healthy_seconds < 1.5
 
 
 # ------------------------------------------------------------ 8: RFC 9309 robots.txt
