@@ -338,6 +338,21 @@ def test_a_stuck_robots_txt_holds_its_hosts_rows_no_longer_than_its_deadline():
     assert healthy_result.ok and healthy_seconds < 1.5
 
 
+def test_an_unforeseen_error_costs_one_row_or_one_origin_not_the_run(monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    with LoopbackServer({"/robots.txt": lambda h: send(h, b"User-agent: *\nAllow: /\n", content_type="text/plain")},
+                        fallback=lambda h: send(h, b"image")) as server:
+        monkeypatch.setattr(net, "x_robots_blocks", boom)
+        row = Fetcher(FetchPolicy(**LOCAL)).fetch(server.url("/a.jpg"))
+        monkeypatch.setattr(net.Protego, "parse", boom)
+        robots_row = Fetcher(FetchPolicy(**LOCAL)).fetch(server.url("/b.jpg"))
+    assert (row.status, row.error_message) == ("fetch_error", "RuntimeError: boom")
+    assert robots_row.status == "robots_disallowed"
+    assert robots_row.error_message.endswith("unparseable (RuntimeError: boom); RFC 9309: disallow all")
+
+
 # ------------------------------------------------------------ 8: RFC 9309 robots.txt
 
 RFC9309_ROBOTS = """User-agent: otherbot
