@@ -60,14 +60,16 @@ class _FakeRedirect:
         pass
 
 
-def test_peer_address_is_checked_after_connect(monkeypatch):
-    # DNS check passes (stubbed), but the socket really connects to loopback: refused.
+def test_addresses_are_checked_again_at_connect_time(monkeypatch):
+    # The check before the hop passes (stubbed, as after a DNS rebinding), but the
+    # connection resolves loopback: refused before connecting, nothing sent.
     import wit_pipeline.net as net
     monkeypatch.setattr(net, "check_host", lambda host, port: None)
     with serve({"/a.jpg": lambda h: send(h, b"x")}) as server:
         result = Fetcher(FetchPolicy(respect_robots=False, retries=0)).fetch(server.url("/a.jpg"))
+        assert server.hits == {}
     assert result.status == "private_address"
-    assert "connected to non-public address" in result.error_message
+    assert result.error_message == "127.0.0.1 resolves to non-global address 127.0.0.1"
 
 
 def test_retries_only_on_5xx_not_on_404():

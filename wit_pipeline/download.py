@@ -212,11 +212,26 @@ def run_download(inputs: list[str], out_dir: str, policy: FetchPolicy, image_opt
     finally:
         _progress = None
     elapsed = time.monotonic() - started
-    totals = write_totals(out_dir, {"input_rows": sum(spec.rows for spec in specs),
-                                    "shards_planned": len(specs), "shards_resumed": len(specs) - len(pending),
-                                    "seconds_this_run": round(elapsed, 2),
-                                    "rows_per_second_this_run": round(total_rows / elapsed, 2) if elapsed else None})
+    extra = {"input_rows": sum(spec.rows for spec in specs),
+             "shards_planned": len(specs), "shards_resumed": len(specs) - len(pending),
+             "seconds_this_run": round(elapsed, 2),
+             "rows_per_second_this_run": round(total_rows / elapsed, 2) if elapsed else None}
+    totals = write_totals(out_dir, extra)
+    warning = private_address_warning(totals)
+    if warning:
+        totals = write_totals(out_dir, {**extra, "warning": warning})
     return totals
+
+
+def private_address_warning(totals: dict) -> str | None:
+    """A pointer to --allow-private-networks when most rows were refused for their address
+    (typically a test or intranet list on loopback or private addresses)."""
+    refused = totals["status"].get("private_address", 0)
+    if not refused or refused * 2 <= totals["count"]:
+        return None
+    return (f"{refused:,} of {totals['count']:,} rows were refused as private_address (their hosts are not "
+            "globally routable: loopback, private, link-local, ...); pass --allow-private-networks "
+            "to download from such addresses")
 
 
 def main(args, beam_argv) -> int:

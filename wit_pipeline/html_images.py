@@ -9,7 +9,8 @@ Rules:
   loaders keep the real image there and a placeholder in `src`), else `src`;
 - resolved against `<base href>` (itself resolved against the page URL), so relative and
   protocol-relative URLs work; `data:`, `javascript:` and other non-http(s) schemes are
-  skipped and counted;
+  skipped and counted, and so are URLs `wit download` would refuse (`net.check_url`:
+  malformed, bad port, invalid host name...) as `invalid_url` (`invalid_link_url` for links);
 - text: `alt`, falling back to `title`, then `data-image-title`; entities decoded (also
   double-encoded ones such as `&amp;amp;`), whitespace collapsed;
 - `<meta name="robots">` with noindex/noimageindex/noai/noimageai: the page's images are
@@ -21,9 +22,11 @@ import codecs
 import html
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import urldefrag, urljoin
 
 from selectolax.lexbor import LexborHTMLParser
+
+from wit_pipeline.net import InvalidUrl, check_url
 
 ROBOTS_OPT_OUT = {"noindex", "noimageindex", "noai", "noimageai", "none"}
 _META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.I)
@@ -84,12 +87,10 @@ def resolve_url(raw: str | None, base: str | None) -> tuple[str | None, str | No
         return None, "data_url"
     try:
         absolute = urljoin(base, raw) if base else raw
-        parts = urlsplit(absolute)
+        check_url(absolute)  # the rule `wit download` applies: a URL it would refuse is no candidate
+    except InvalidUrl as exc:
+        return None, exc.reason
     except ValueError:
-        return None, "invalid_url"
-    if parts.scheme not in ("http", "https"):
-        return None, "non_http_scheme"
-    if not parts.hostname:
         return None, "invalid_url"
     return urldefrag(absolute)[0], None
 
@@ -227,7 +228,9 @@ def extract_page(body: bytes | str, page_url: str, source: str, *, content_type:
     if want_links:
         seen: set[str] = set()
         for anchor in tree.css("a[href]"):
-            link, _ = resolve_url(anchor.attributes.get("href"), base)
+            link, reason = resolve_url(anchor.attributes.get("href"), base)
+            if reason == "invalid_url":
+                result.skip("invalid_link_url")
             if link and link not in seen:
                 seen.add(link)
                 result.links.append(link)
