@@ -81,7 +81,7 @@ def _text_overlay(img: Image.Image, i: int) -> Image.Image:
 def _downloaded(img: Image.Image) -> Image.Image:
     """What `wit download` stores with its defaults: 256 px, border mode (white bars)."""
     from dedup.features import decode
-    from wit_pipeline.images import ImageOptions, process_image
+    from wit_pipeline.download.images import ImageOptions, process_image
 
     buffer = io.BytesIO()
     img.save(buffer, "PNG")
@@ -118,7 +118,7 @@ def distractors(n: int, rng: np.random.Generator) -> list[bytes]:
     import skimage.data
     from sklearn.datasets import load_digits
 
-    from test_dedup_fixtures import scene
+    from tests.dedup.fixtures import scene
 
     out = []
     for digit in load_digits().images:

@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 
 
 def make_shards(directory: str, n: int, per_shard: int) -> list[bytes]:
-    from test_dedup_fixtures import scene, write_shards
+    from tests.dedup.fixtures import scene, write_shards
 
     images = []
     for i in range(n):
@@ -55,8 +55,8 @@ def main() -> None:
     from dedup.embed import create_embedding_model, precision_for, resolve_device
     from dedup.features import decode
     from dedup.weights import is_random_init
-    from wit_pipeline import audit
-    from wit_pipeline.models import save_checkpoint
+    from dedup import audit
+    from wit_pipeline.clip.models import save_checkpoint
 
     device = resolve_device(args.device)
     work = tempfile.mkdtemp(prefix="wit-embed-bench-")

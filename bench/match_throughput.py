@@ -8,7 +8,7 @@ and `--texts` alt-texts of 3-15 words drawn from the same Zipf law (5% with non-
 characters: a curly apostrophe and an accented word). Each side runs in
 its own fresh subprocess, on one core, so its peak RSS (ru_maxrss) is its own:
 
-- ours: `wit_pipeline.query_matcher.QueryMatcher.match_batch` on batches of `--batch`
+- ours: `wit_pipeline.harvest.matcher.QueryMatcher.match_batch` on batches of `--batch`
   texts (what the harvest DoFn does);
 - anchor: MetaCLIP's `substr_matching` approach: an automaton of `(index, key)` objects,
   then for every text one `automaton.iter(" " + text + " ")` call collecting a set.
@@ -106,7 +106,7 @@ class Anchor:
 
 def build(side: str, queries: list[str]):
     if side == "ours":
-        from wit_pipeline.query_matcher import QueryMatcher
+        from wit_pipeline.harvest.matcher import QueryMatcher
 
         return QueryMatcher(queries)
     return Anchor(queries)

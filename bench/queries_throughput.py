@@ -35,10 +35,12 @@ import psutil
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from queries import synthetic, wikidump, wikitext  # noqa: E402
+from queries import wikidump, wikitext  # noqa: E402
+
+from wit_pipeline.run.worlds import wiki as synthetic
 from queries.normalize import tokenize  # noqa: E402
-from wit_pipeline import files  # noqa: E402
-from wit_pipeline.queries import QueryConfig, Sources, run_pipeline  # noqa: E402
+from wit_pipeline.core import files  # noqa: E402
+from queries.command import QueryConfig, Sources, run_pipeline  # noqa: E402
 
 
 def ensure_dumps(directory: str, megabytes: int, num_files: int) -> list[str]:

@@ -107,8 +107,8 @@ def run_open_clip(args, shard_paths: list[str], out: pathlib.Path, model: str) -
 def main(argv=None) -> int:
     args = parse_args(argv)
     from shards.reader import find_shards
-    from wit_pipeline import models, shapes_world
-
+    from wit_pipeline.clip import models
+    from wit_pipeline.run.worlds import shapes as shapes_world
     workdir = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="wit-train-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     needed = (args.warmup_steps + args.steps) * args.batch_size

@@ -48,7 +48,7 @@ def precision_for(device: str) -> str:
 
 def create_embedding_model(model: str, pretrained: str | None, device: str = "cpu"):
     """(model in eval mode, preprocess_val) for the dedup embedder."""
-    from wit_pipeline.models import create_model
+    from wit_pipeline.clip.models import create_model
 
     if is_random_init(pretrained):
         torch.manual_seed(RANDOM_INIT_SEED)
@@ -67,7 +67,7 @@ def model_tag(model: str, pretrained: str | None) -> str:
     Weights are identified by path, size and modification time rather than a hash of a
     possibly multi-GB file; a pretrained tag by its name.
     """
-    from wit_pipeline.models import resolve_model_spec
+    from wit_pipeline.clip.models import resolve_model_spec
 
     spec = resolve_model_spec(model)
     weights = "random-seed%d" % RANDOM_INIT_SEED

@@ -69,8 +69,8 @@ def classname_prompt(name: str) -> str:
 def zero_shot_correct(checkpoint: str, images: Iterable[tuple[str, int, bytes]], classnames: list[str],
                       device: str = "cpu", batch_size: int = 64) -> dict[str, bool]:
     """eval_id -> whether a `wit train` checkpoint classifies it correctly (undecodable images left out)."""
-    from wit_pipeline.models import load_checkpoint
-    from wit_pipeline.zeroshot import DEFAULT_TEMPLATES, predict, zero_shot_classifier
+    from wit_pipeline.clip.models import load_checkpoint
+    from wit_pipeline.clip.zeroshot import DEFAULT_TEMPLATES, predict, zero_shot_classifier
 
     model, preprocess, tokenizer, _ = load_checkpoint(checkpoint, device=device)
     classifier = zero_shot_classifier(model, tokenizer, [classname_prompt(c) for c in classnames],

@@ -16,10 +16,9 @@ import math
 
 import numpy as np
 
-from dedup import evalsets
+from wit_pipeline.clip import evalsets
 from dedup.weights import EMBEDDINGS_OFF_REASON
-from wit_pipeline import files
-
+from wit_pipeline.core import files
 THUMBNAIL_SIZE = 160
 # Damaged shards named in the printed summary; report.json and unreadable.parquet hold all.
 SUMMARY_DAMAGED_SHARDS = 10

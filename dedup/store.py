@@ -21,9 +21,7 @@ import numpy as np
 from dedup.features import ImageFeatures
 from shards import layout
 from shards.reader import ReadProblem
-from wit_pipeline import files
-
-
+from wit_pipeline.core import files
 def _strings(values=()) -> np.ndarray:
     # dtype str even when empty (<U1, not object): np.load never needs pickle.
     return np.array(list(values), dtype=str)

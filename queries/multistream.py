@@ -14,9 +14,7 @@ import dataclasses
 import io
 from typing import BinaryIO, Iterable
 
-from wit_pipeline import files
-
-
+from wit_pipeline.core import files
 @dataclasses.dataclass(frozen=True)
 class DumpRange:
     """Bytes [start, end) of `path`; end None = to the end of the file."""

@@ -7,8 +7,7 @@ from typing import Sequence
 import pyarrow as pa
 
 from queries.union import SOURCES, Candidate
-from wit_pipeline import files
-
+from wit_pipeline.core import files
 SCHEMA = pa.schema([
     pa.field("query", pa.string(), nullable=False),
     pa.field("source", pa.string(), nullable=False),

@@ -7,8 +7,7 @@ import tarfile
 from typing import Iterator
 
 from shards import layout
-from wit_pipeline import files
-
+from wit_pipeline.core import files
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 
 

@@ -9,9 +9,7 @@ from PIL import Image
 from shards import layout
 from shards.reader import IMAGE_EXTENSIONS, find_shards, iter_members
 from shards.schema import METADATA_COLUMNS, SUCCESS
-from wit_pipeline import files
-
-
+from wit_pipeline.core import files
 @dataclasses.dataclass
 class VerifyReport:
     shards: int = 0

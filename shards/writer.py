@@ -14,9 +14,7 @@ import tarfile
 
 from shards import layout
 from shards.schema import SUCCESS, rows_to_table
-from wit_pipeline import files
-
-
+from wit_pipeline.core import files
 def _tar_member(name: str, data: bytes) -> tuple[tarfile.TarInfo, io.BytesIO]:
     info = tarfile.TarInfo(name)
     info.size = len(data)

@@ -21,17 +21,17 @@ import sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "queries": ("wit_pipeline.queries", "build the query list from Wikipedia dumps, pageviews and WordNet"),
-    "harvest": ("wit_pipeline.harvest", "extract (image url, alt-text) pairs matching the queries, capped per query"),
-    "download": ("wit_pipeline.download", "download, validate and resize images into WebDataset shards"),
-    "dedup": ("wit_pipeline.dedup", "remove near-duplicates and eval-set overlap from shards"),
-    "audit": ("wit_pipeline.audit", "report overlap between shards and eval sets, without filtering"),
-    "train": ("wit_pipeline.train", "train a CLIP model on shards with the contrastive loss"),
-    "eval": ("wit_pipeline.evaluate", "zero-shot / linear-probe evaluation of a checkpoint"),
-    "shards": ("wit_pipeline.shards_cli", "inspect shards: `wit shards verify GLOB`"),
-    "run": ("wit_pipeline.run", "run the whole chain from a YAML config"),
-    "demo": ("wit_pipeline.demo", "run the whole chain on generated data (loopback only)"),
-    "report": ("wit_pipeline.report", "one-page HTML/JSON report of a run"),
+    "queries": ("queries.command", "build the query list from Wikipedia dumps, pageviews and WordNet"),
+    "harvest": ("wit_pipeline.harvest.command", "extract (image url, alt-text) pairs matching the queries, capped per query"),
+    "download": ("wit_pipeline.download.command", "download, validate and resize images into WebDataset shards"),
+    "dedup": ("dedup.command", "remove near-duplicates and eval-set overlap from shards"),
+    "audit": ("dedup.audit", "report overlap between shards and eval sets, without filtering"),
+    "train": ("wit_pipeline.train.command", "train a CLIP model on shards with the contrastive loss"),
+    "eval": ("wit_pipeline.train.evaluate", "zero-shot / linear-probe evaluation of a checkpoint"),
+    "shards": ("wit_pipeline.download.verify_command", "inspect shards: `wit shards verify GLOB`"),
+    "run": ("wit_pipeline.run.command", "run the whole chain from a YAML config"),
+    "demo": ("wit_pipeline.run.demo", "run the whole chain on generated data (loopback only)"),
+    "report": ("wit_pipeline.run.report", "one-page HTML/JSON report of a run"),
 }
 
 
@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(parser)
     args, beam_argv = parser.parse_known_args(rest)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from wit_pipeline.files import releasing_locks
-    from wit_pipeline.options import DryRun, check_beam_arguments
+    from wit_pipeline.core.files import releasing_locks
+    from wit_pipeline.core.options import DryRun, check_beam_arguments
 
     try:
         check_beam_arguments(beam_argv, list(parser._option_string_actions))

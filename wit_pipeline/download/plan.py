@@ -1,0 +1,172 @@
+"""Read url lists and harvest candidates, and plan them into shards.
+
+The launcher splits each input file, in sorted order, into pieces of
+`samples_per_shard` rows (as img2dataset's reader does) and stores each piece as
+`OUT/_inputs/NNNNN.parquet` together with `OUT/_inputs/plan.json`. Shard ids and keys
+follow from input order alone, and a re-run reuses the stored plan, so an interrupted
+run resumes with exactly the keys an uninterrupted run would have produced. The plan
+records each input file's size and modification time (its identity, read from the
+filesystem's metadata, never from the rows): a re-run whose inputs changed is refused
+instead of resuming a plan that no longer describes them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import io
+import re
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+from shards import layout
+from wit_pipeline.core import files
+INPUT_FORMATS = ("parquet", "csv", "tsv", "jsonl")
+PLAN_DIR = "_inputs"
+# What a directory given as a url list stands for (not .json/.txt: a folder's stats.json or
+# README would be taken for lists).
+URL_LIST_GLOBS = tuple(f"*.{fmt}{gz}" for fmt in INPUT_FORMATS for gz in ("", ".gz"))
+# `wit harvest` names its outputs candidates-NNNNN-of-NNNNN.parquet and lists them in the
+# stats.json it writes last.
+HARVEST_CANDIDATES = re.compile(r"candidates-\d{5}-of-\d{5}\.parquet$")
+# A directory given to --candidates: a harvest's output folder, else a folder of url lists.
+INPUT_DIRECTORY = (("candidates-*-of-*.parquet",), URL_LIST_GLOBS)
+
+
+def pair_uid(url: str, text: str | None) -> str:
+    """Stable id of an (image url, text) pair; harvest and download agree on it."""
+    return hashlib.sha1(f"{url}\x1f{text or ''}".encode("utf-8")).hexdigest()[:20]
+
+
+def detect_format(path: str, requested: str = "auto") -> str:
+    if requested != "auto":
+        if requested not in INPUT_FORMATS:
+            raise ValueError(f"--input-format must be auto or one of {', '.join(INPUT_FORMATS)}, got {requested!r}")
+        return requested
+    name = path.lower()
+    for suffix, fmt in ((".parquet", "parquet"), (".csv", "csv"), (".tsv", "tsv"), (".jsonl", "jsonl"),
+                        (".json", "jsonl"), (".txt", "tsv")):
+        if name.endswith(suffix) or name.endswith(suffix + ".gz"):
+            return fmt
+    raise ValueError(f"cannot tell the format of {path}; pass --input-format {'|'.join(INPUT_FORMATS)}")
+
+
+def read_table(path: str, fmt: str) -> pa.Table:
+    data = files.read_bytes(path)
+    if path.endswith(".gz"):
+        import gzip
+        data = gzip.decompress(data)
+    try:
+        if fmt == "parquet":
+            return pq.read_table(io.BytesIO(data))
+        if fmt in ("csv", "tsv"):
+            return pa_csv.read_csv(io.BytesIO(data), parse_options=pa_csv.ParseOptions(
+                delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=fmt == "csv"),
+                convert_options=pa_csv.ConvertOptions(strings_can_be_null=False))
+        return pa_json.read_json(io.BytesIO(data))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ValueError(f"cannot read {path} as {fmt}: {exc}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardSpec:
+    shard_id: int
+    input_path: str  # the stored piece under OUT/_inputs
+    rows: int
+
+
+def normalize_columns(table: pa.Table, path: str, url_col: str, caption_col: str) -> pa.Table:
+    """Rename the url/caption columns to `url`/`caption`; candidates' `text` is the caption."""
+    names = table.column_names
+    if url_col not in names:
+        raise ValueError(f"{path}: no url column {url_col!r} (columns: {names}); set --url-col")
+    if caption_col == "auto":
+        caption_col = "caption" if "caption" in names else ("text" if "text" in names else None)
+    elif caption_col not in names:
+        raise ValueError(f"{path}: no caption column {caption_col!r} (columns: {names}); set --caption-col")
+    columns = {"url": table.column(url_col).cast(pa.string())}
+    columns["caption"] = (table.column(caption_col).cast(pa.string()) if caption_col
+                          else pa.nulls(len(table), pa.string()))
+    for name in names:
+        if name not in (url_col, caption_col) and name not in columns:
+            columns[name] = table.column(name)
+    return pa.table(columns)
+
+
+def check_harvest_finished(paths: list[str]) -> None:
+    """Refuse harvest candidates whose harvest did not finish: a harvest killed mid-write
+    leaves some candidate files but no stats.json (harvest writes it last) listing them."""
+    by_directory: dict[str, list[str]] = {}
+    for path in paths:
+        if HARVEST_CANDIDATES.search(path):
+            directory, _, name = path.rpartition("/")
+            by_directory.setdefault(directory, []).append(name)
+    for directory, names in sorted(by_directory.items()):
+        stats_path = files.join(directory, "stats.json") if directory else "stats.json"
+        stats = files.read_json(stats_path) if files.exists(stats_path) else None
+        listed = set(((stats or {}).get("outputs") or {}).get("candidates") or [])
+        missing = sorted(set(names) - listed)
+        if stats is None:
+            raise ValueError(f"{directory or '.'}/{names[0]}: its harvest did not finish (no stats.json beside "
+                             f"it); run `wit harvest` into {directory or '.'} again to finish it")
+        if missing:
+            raise ValueError(f"{directory or '.'}/{missing[0]} is not one of the candidate files of the harvest "
+                             f"that finished in {directory or '.'} (see its stats.json); a later harvest there did "
+                             f"not finish: run it again")
+
+
+def _when(seconds) -> str:
+    if seconds is None:
+        return "unknown time"
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _plan_difference(planned: dict, now: dict) -> str:
+    """What makes a stored plan's signature differ from this run's, in words."""
+    for key, flag in (("samples_per_shard", "--samples-per-shard"), ("url_col", "--url-col"),
+                      ("caption_col", "--caption-col")):
+        if planned.get(key) != now[key]:
+            return f"with {flag} {planned.get(key)} (now {now[key]})"
+    before = {item["path"]: item for item in planned.get("inputs", []) if isinstance(item, dict)}
+    if [item["path"] for item in now["inputs"]] != list(before):
+        return f"from other input files ({len(before)} then, {len(now['inputs'])} now)"
+    for item in now["inputs"]:
+        old = before[item["path"]]
+        if old != item:
+            return (f"from {item['path']} as it was then ({old['size']} bytes, modified {_when(old['mtime'])}); "
+                    f"it has changed since ({item['size']} bytes, modified {_when(item['mtime'])})")
+    return "with other inputs"
+
+
+def plan_shards(inputs: list[str], out_dir: str, samples_per_shard: int, input_format: str = "auto",
+                url_col: str = "url", caption_col: str = "auto") -> list[ShardSpec]:
+    """Split inputs into shard pieces under OUT/_inputs, or reuse the pieces of an earlier run."""
+    plan_dir = files.join(out_dir, PLAN_DIR)
+    plan_path = files.join(plan_dir, "plan.json")
+    signature = {"inputs": files.file_identity(inputs), "samples_per_shard": samples_per_shard,
+                 "url_col": url_col, "caption_col": caption_col}
+    if files.exists(plan_path):
+        plan = files.read_json(plan_path)
+        if plan["signature"] != signature:
+            raise ValueError(f"{out_dir} holds a run planned {_plan_difference(plan['signature'], signature)}; "
+                             f"use a new --out")
+        return [ShardSpec(**spec) for spec in plan["shards"]]
+    specs: list[ShardSpec] = []
+    for path in inputs:
+        table = normalize_columns(read_table(path, detect_format(path, input_format)), path, url_col, caption_col)
+        for start in range(0, table.num_rows, samples_per_shard):
+            piece = table.slice(start, samples_per_shard)
+            shard_id = len(specs)
+            piece_path = files.join(plan_dir, f"{layout.shard_name(shard_id)}.parquet")
+            files.write_parquet(piece_path, piece)
+            specs.append(ShardSpec(shard_id=shard_id, input_path=piece_path, rows=piece.num_rows))
+    # Written last: a launcher killed mid-planning re-plans from scratch next time.
+    files.write_json(plan_path, {"signature": signature, "shards": [dataclasses.asdict(s) for s in specs]})
+    return specs
+
+
+def read_piece(spec: ShardSpec) -> list[dict]:
+    return files.read_parquet(spec.input_path).to_pylist()
