@@ -37,7 +37,7 @@ from dedup.store import FeatureTable, eval_cache_path, shard_embedding_path
 from dedup.weights import (EMBEDDINGS_OFF_REASON, check_device, download_failed_message, is_random_init,
                            phash_only_tag)
 from shards.reader import ReadProblem
-from wit_pipeline.core import files
+from wit_pipeline.core import counters, files
 from wit_pipeline.core.options import is_local_runner, make_pipeline, pipeline_options, stop_if_dry_run
 from wit_pipeline.train.command import resolve_checkpoint
 
@@ -120,8 +120,8 @@ def read_work_images(work: FeatureWork):
 class _Featurize(beam.DoFn):
     def __init__(self, preprocess):
         self._preprocess = preprocess
-        self._undecodable = beam.metrics.Metrics.counter("wit_dedup", "undecodable_images")
-        self._unreadable = beam.metrics.Metrics.counter("wit_dedup", "unreadable_samples")
+        self._undecodable = counters.counter("dedup", "undecodable_images")
+        self._unreadable = counters.counter("dedup", "unreadable_samples")
 
     def process(self, row):
         out_path, key, data, pixels, label = row

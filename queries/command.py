@@ -18,17 +18,15 @@ import time
 
 import apache_beam as beam
 from apache_beam import pvalue
-from apache_beam.metrics import Metrics
-from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.transforms.window import GlobalWindows
 
 from queries import multistream, ngrams, output, pageviews, union, wiki_api, wikidump, wikitext, wordnet
 from queries.normalize import normalize
 from queries.union import Candidate
-from wit_pipeline.core import console, files
+from wit_pipeline.core import console, counters, files
 from wit_pipeline.core.options import DryRun, make_pipeline, pipeline_options, stop_if_dry_run
 
-METRICS_NAMESPACE = "wit.queries"
+STAGE = "queries"
 PROGRESS_EVERY_ARTICLES = 20_000
 
 
@@ -61,7 +59,7 @@ class QueryConfig:
 
 @functools.lru_cache(maxsize=None)
 def _counter(name: str):
-    return Metrics.counter(METRICS_NAMESPACE, name)
+    return counters.counter(STAGE, name)
 
 
 def _report(stats: collections.Counter, prefix: str) -> None:
@@ -617,15 +615,7 @@ def run_pipeline(sources: Sources, config: QueryConfig, out: str, beam_argv: lis
         if found:
             raise ValueError(found[-1].strip()) from exc
         raise
-    return _counters(result)
-
-
-def _counters(result) -> dict[str, int]:
-    totals: dict[str, int] = collections.defaultdict(int)
-    for counter in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
-        value = counter.committed if counter.committed is not None else counter.attempted
-        totals[counter.key.metric.name] += int(value or 0)
-    return dict(totals)
+    return counters.read_counters(result, STAGE)
 
 
 def build_stats(counters: dict[str, int], table, sources: Sources, config: QueryConfig,

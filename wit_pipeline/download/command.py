@@ -16,13 +16,12 @@ import os
 import time
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import DirectOptions
 
 from shards import layout
 from shards.schema import SUCCESS
 from shards.writer import ShardWriter, remove_unfinished, shard_complete, write_totals
-from wit_pipeline.core import console, files
+from wit_pipeline.core import console, counters, files
 from wit_pipeline.download.plan import (INPUT_DIRECTORY, ShardSpec, check_harvest_finished, pair_uid,
                                           plan_shards, read_piece)
 from wit_pipeline.download.images import ImageOptions, ImageRejected, process_image
@@ -92,9 +91,9 @@ class DownloadShardFn(beam.DoFn):
         # spawn, not fork: this process already runs threads (Beam's and ours).
         self.decoders = concurrent.futures.ProcessPoolExecutor(
             self.decode_processes, mp_context=multiprocessing.get_context("spawn")) if self.decode_processes else None
-        self.rows_counter = Metrics.counter("download", "rows")
-        self.success_counter = Metrics.counter("download", "success")
-        self.failed_counter = Metrics.counter("download", "failed")
+        self.rows_counter = counters.counter("download", "rows")
+        self.success_counter = counters.counter("download", "success")
+        self.failed_counter = counters.counter("download", "failed")
 
     def teardown(self):
         self.pool.shutdown(wait=False, cancel_futures=True)

@@ -28,6 +28,8 @@ from typing import Iterable, Mapping
 
 import apache_beam as beam
 
+from wit_pipeline.core import counters
+
 # The uid is shared with `wit download`, which recomputes it for url lists.
 from wit_pipeline.download.plan import pair_uid  # noqa: F401  (re-exported)
 
@@ -172,9 +174,9 @@ class _DecideKeep(beam.DoFn):
         else:
             kept = kept_for_metaclip(pair["uid"], pair["matched"], limits, self.cap)
         if not kept:
-            beam.metrics.Metrics.counter("wit.harvest", "balance.dropped_over_cap").inc()
+            counters.count("harvest", "balance.dropped_over_cap")
             return
-        beam.metrics.Metrics.counter("wit.harvest", "balance.kept").inc()
+        counters.count("harvest", "balance.kept")
         yield pair
         for query in kept:
             yield beam.pvalue.TaggedOutput(self.KEPT_FOR, query)

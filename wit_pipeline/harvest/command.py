@@ -22,9 +22,8 @@ from typing import Iterable
 
 import apache_beam as beam
 import pyarrow as pa
-from apache_beam.metrics.metric import Metrics, MetricsFilter
 
-from wit_pipeline.core import files
+from wit_pipeline.core import counters, files
 from wit_pipeline.harvest.balance import BALANCE_MODES, EXACT, Balance, pair_uid, validate_balance
 from wit_pipeline.harvest.sources.crawl import CrawlConfig, Crawler, read_seeds
 from wit_pipeline.download.plan import URL_LIST_GLOBS
@@ -34,7 +33,7 @@ from wit_pipeline.harvest.filters import TextFilter, TextFilterConfig, read_boil
 from wit_pipeline.harvest.sources.lists import check_url_list, url_list_images
 from wit_pipeline.harvest.sources.archives import DEFAULT_MAX_RECORD_BYTES, Counted, Skip, read_archive
 
-NAMESPACE = "wit.harvest"
+STAGE = "harvest"
 SKIP_EXAMPLES = 5
 MATCH_BATCH = 512
 CANDIDATE_SCHEMA = pa.schema([
@@ -48,7 +47,7 @@ ARCHIVE_DIRECTORY = (("*.warc", "*.warc.gz", "*.wat", "*.wat.gz", "*.arc", "*.ar
 
 
 def _count(name: str, n: int = 1) -> None:
-    Metrics.counter(NAMESPACE, name).inc(n)
+    counters.count(STAGE, name, n)
 
 
 def _route(items: Iterable) -> Iterable:
@@ -438,19 +437,6 @@ def crawl_config_from_args(args) -> CrawlConfig:
                        threads=args.crawl_threads).validate()
 
 
-def _metrics(result) -> dict[str, int]:
-    counters = {}
-    for counter in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
-        value = counter.committed if counter.committed is not None else counter.attempted
-        counters[counter.key.metric.name] = counters.get(counter.key.metric.name, 0) + int(value or 0)
-    return counters
-
-
-def _group(counters: dict[str, int], prefix: str) -> dict[str, int]:
-    return {name[len(prefix) + 1:]: value for name, value in sorted(counters.items())
-            if name.startswith(prefix + ".")}
-
-
 def _candidate_files(out: str) -> list[str]:
     return [p for p in files.match(files.join(out, "candidates-*-of-*.parquet")) if _SHARD_RE.search(p)]
 
@@ -522,26 +508,26 @@ def main(args, beam_argv: list[str]) -> int:
     result = pipeline.run()
     result.wait_until_finish()
     stop_if_dry_run(pipeline.options)
-    counters = _metrics(result)
-    written = _finish_shards(out, before, shard_count(counters.get("balance.kept", 0), args.shard_size))
+    counted = counters.read_counters(result, STAGE)
+    written = _finish_shards(out, before, shard_count(counted.get("balance.kept", 0), args.shard_size))
     skip_examples = files.read_json(skips_path) if files.exists(skips_path) else {}
     counts = files.read_parquet(files.join(out, "query_counts.parquet"))
     matched_col = counts.column("matched").to_pylist()
     kept_col = counts.column("kept").to_pylist()
     stats = {
         "inputs": {"queries": len(queries), "archive_files": len(archives), "url_list_files": len(url_lists),
-                   "crawl_seeds": counters.get("seen.crawl_seeds", 0)},
-        "seen": _group(counters, "seen"),
-        "images_found": _group(counters, "images_found"),
-        "skipped": _group(counters, "skipped"),
-        "filtered": _group(counters, "filtered"),
-        "pairs": {"passed_filters": counters.get("pairs.passed_filters", 0),
-                  "no_query_match": counters.get("pairs.no_query_match", 0),
-                  "matched": counters.get("pairs.matched", 0),
-                  "duplicates_dropped": counters.get("pairs.duplicates", 0),
-                  "unique": counters.get("pairs.unique", 0),
-                  "dropped_over_cap": counters.get("balance.dropped_over_cap", 0),
-                  "kept": counters.get("balance.kept", 0)},
+                   "crawl_seeds": counted.get("seen.crawl_seeds", 0)},
+        "seen": counters.group(counted, "seen"),
+        "images_found": counters.group(counted, "images_found"),
+        "skipped": counters.group(counted, "skipped"),
+        "filtered": counters.group(counted, "filtered"),
+        "pairs": {"passed_filters": counted.get("pairs.passed_filters", 0),
+                  "no_query_match": counted.get("pairs.no_query_match", 0),
+                  "matched": counted.get("pairs.matched", 0),
+                  "duplicates_dropped": counted.get("pairs.duplicates", 0),
+                  "unique": counted.get("pairs.unique", 0),
+                  "dropped_over_cap": counted.get("balance.dropped_over_cap", 0),
+                  "kept": counted.get("balance.kept", 0)},
         "queries": {"in_list": len(matched_col), "matched_any": sum(1 for m in matched_col if m),
                     "over_cap": sum(1 for m in matched_col if m > args.per_query_cap),
                     "max_kept": max(kept_col, default=0)},
