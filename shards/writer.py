@@ -118,9 +118,6 @@ def write_totals(out_dir: str, extra: dict | None = None) -> dict:
 
 def remove_unfinished(out_dir: str) -> int:
     """Delete temporary files a killed run left behind; returns how many."""
-    from apache_beam.io.filesystems import FileSystems
-
     stale = files.match(files.join(out_dir, ".tmp-*"))
-    if stale:
-        FileSystems.delete(stale)
+    files.remove_all(stale)
     return len(stale)

@@ -119,6 +119,12 @@ def remove(path: str) -> None:
         FileSystems.delete([path])
 
 
+def remove_all(paths: list[str]) -> None:
+    """Delete the given files (one call, which object stores batch)."""
+    if paths:
+        FileSystems.delete(list(paths))
+
+
 def remove_contents(directory: str, keep: str) -> None:
     """Delete everything under `directory` except its entry named `keep`."""
     if is_local(directory):

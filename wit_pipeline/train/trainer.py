@@ -394,11 +394,7 @@ class Trainer:
         keep = self.args.keep_checkpoints
         if keep <= 0:
             return
-        from apache_beam.io.filesystems import FileSystems
-
-        old = files.match(files.join(self.ckpt_dir, "step_*.pt"))[:-keep]
-        if old:
-            FileSystems.delete(old)
+        files.remove_all(files.match(files.join(self.ckpt_dir, "step_*.pt"))[:-keep])
 
     # ---- the loop ----------------------------------------------------------------------
 
