@@ -15,13 +15,29 @@ from wit_pipeline.core import counters, files
 from wit_pipeline.harvest import schema
 from wit_pipeline.harvest.balance import BALANCE_MODES, EXACT, validate_balance
 from wit_pipeline.harvest.filters import TextFilterConfig, read_boilerplate_file
-from wit_pipeline.harvest.matcher import normalized_queries, read_query_file
+from wit_pipeline.harvest.matcher import SharedMatchers
 from wit_pipeline.harvest.sources import DEFAULT_MAX_RECORD_BYTES, HarvestSources
 from wit_pipeline.harvest.sources.crawl import CrawlConfig
 from wit_pipeline.harvest.sources.lists import URL_LIST_DIRECTORY, check_url_list
 
 # What a directory given to --warc/--wat stands for.
 ARCHIVE_DIRECTORY = (("*.warc", "*.warc.gz", "*.wat", "*.wat.gz", "*.arc", "*.arc.gz"),)
+# Input bytes per partition of the candidates (dedup and balance hold one partition's
+# rows at a time): a 256 MB WAT gives about 400k candidates, ~150 MB as Arrow; url lists
+# hold about one row per 100 bytes, all of them candidates.
+ARCHIVE_BYTES_PER_PARTITION = 256 << 20
+URL_LIST_BYTES_PER_PARTITION = 32 << 20
+MAX_PARTITIONS = 1 << 16
+
+
+def candidate_partitions(sources: HarvestSources) -> int:
+    """How many partitions the candidates are spread over, from the size of the inputs."""
+    def share(paths, per_partition: int) -> int:
+        size = sum(found["size"] or 0 for found in files.file_identity(list(paths)))
+        return -(-size // per_partition)
+    wanted = share(sources.archives, ARCHIVE_BYTES_PER_PARTITION) + share(sources.url_lists,
+                                                                          URL_LIST_BYTES_PER_PARTITION)
+    return min(MAX_PARTITIONS, max(1, wanted))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -137,12 +153,13 @@ class HarvestConfig:
     per_query_cap: int
     balance: str
     shard_size: int
+    partitions: int                  # of the candidates, for dedup and balance
 
     @classmethod
     def from_args(cls, args) -> "HarvestConfig":
         """Every flag checked, every input found: a mistake is one ValueError before anything runs."""
         queries_path = files.expand_input(args.queries, "--queries", (("queries.parquet",),))
-        queries = normalized_queries(read_query_file(queries_path))
+        queries = SharedMatchers.queries_of(queries_path)
         if not queries:
             raise ValueError(f"--queries {queries_path}: the query list is empty")
         validate_balance(args.per_query_cap, args.balance)
@@ -156,7 +173,7 @@ class HarvestConfig:
             policy = FetchPolicy.from_args(args)
         return cls(queries_path=queries_path, queries=len(queries), out=args.out, sources=sources,
                    filters=filters, crawl=crawl, fetch_policy=policy, per_query_cap=args.per_query_cap,
-                   balance=args.balance, shard_size=args.shard_size)
+                   balance=args.balance, shard_size=args.shard_size, partitions=candidate_partitions(sources))
 
 
 def run(config: HarvestConfig, beam_argv: list[str]) -> dict:
@@ -167,7 +184,8 @@ def run(config: HarvestConfig, beam_argv: list[str]) -> dict:
     pipeline = make_pipeline(pipeline_options(beam_argv))
     harvested = pipeline | "Harvest" >> Harvest(
         config.queries_path, config.sources, filter_config=config.filters, per_query_cap=config.per_query_cap,
-        balance=config.balance, fetch_policy=config.fetch_policy, crawl_config=config.crawl)
+        balance_mode=config.balance, fetch_policy=config.fetch_policy, crawl_config=config.crawl,
+        partitions=config.partitions)
     harvested["candidates"] | "WriteCandidates" >> WriteCandidates(config.out, config.shard_size)
     harvested["query_counts"] | "WriteQueryCounts" >> WriteQueryCounts(
         config.queries_path, files.join(config.out, schema.QUERY_COUNTS_FILE))

