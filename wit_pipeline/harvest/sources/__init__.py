@@ -18,3 +18,18 @@ class HarvestSources:
     input_format: str = "auto"
     url_col: str = "url"
     caption_col: str = "auto"
+
+
+@dataclasses.dataclass(frozen=True)
+class Skip:
+    reason: str
+    detail: str
+    count: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Counted:
+    """Something seen and accounted for that is not a failure (e.g. a request record)."""
+
+    name: str
+    count: int = 1

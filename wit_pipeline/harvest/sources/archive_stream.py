@@ -31,6 +31,11 @@ _MEMBERS_KEPT = 32
 _NOT_BLANK = re.compile(rb"[^\r\n]")
 
 
+def is_gzip(raw: BinaryIO) -> bool:
+    raw.seek(0)
+    return raw.read(len(GZIP_MAGIC) - 1) == GZIP_MAGIC[:-1]
+
+
 def _find(stream: BinaryIO, magic: bytes, start: int) -> int | None:
     """Offset of the first `magic` at or after `start` in a seekable file, or None."""
     stream.seek(start)
@@ -62,11 +67,11 @@ class ArchiveStream:
     byte (`damage`) until `resync` moves on to the next member.
     """
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, start: int = 0) -> None:
+        """`start`: where to begin, a record start (a gzip member's, for gzip files)."""
         self.raw = raw
-        raw.seek(0)
-        self.is_gzip = raw.read(len(GZIP_MAGIC) - 1) == GZIP_MAGIC[:-1]
-        raw.seek(0)
+        self.is_gzip = is_gzip(raw)
+        raw.seek(start)
         self.damage: _Damage | None = None
         self.cut_member: int | None = None   # raw offset of a gzip member the file ends inside
         self.cut_member_output = 0           # bytes that cut member produced
@@ -74,13 +79,15 @@ class ArchiveStream:
         self._eof = False
         self._buf = b""
         self._i = 0                          # next unread byte of _buf
-        self._buf_start = 0                  # stream position of _buf[0]
+        # stream position of _buf[0]: the file offset in a plain file; in a gzip file only
+        # offsets inside a member are reported, so decompressed positions count from `start`
+        self._buf_start = 0 if self.is_gzip else start
         # gzip state: (stream position, raw offset) of each member still of interest
         self._members: list[tuple[int, int]] = []
         self._decomp = None
         self._input = b""
         self._pos = 0                        # next unused byte of _input
-        self._raw_next = 0
+        self._raw_next = start
         self._produced = 0
 
     # -- reading

@@ -22,16 +22,14 @@ import codecs
 import html
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urldefrag, urljoin
 
 from selectolax.lexbor import LexborHTMLParser
 
-from wit_pipeline.core.net import InvalidUrl, check_url
+from wit_pipeline.harvest.sources.urls import resolve_url
 
 ROBOTS_OPT_OUT = {"noindex", "noimageindex", "noai", "noimageai", "none"}
 _META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.I)
 _CONTENT_TYPE_CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?([a-zA-Z0-9_\-:.]+)", re.I)
-_URL_STRIP_RE = re.compile(r"[\t\n\r]")
 _DIMENSION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:px)?\s*$", re.I)
 
 
@@ -72,27 +70,6 @@ def clean_text(raw: str | None) -> str:
     if "&" in raw:
         raw = html.unescape(raw)
     return collapse_whitespace(raw)
-
-
-def resolve_url(raw: str | None, base: str | None) -> tuple[str | None, str | None]:
-    """(absolute http(s) URL without fragment, None) or (None, skip reason)."""
-    if raw is None:
-        return None, "no_image_url"
-    # Browsers strip surrounding whitespace and drop tabs/newlines inside URLs.
-    raw = _URL_STRIP_RE.sub("", raw.strip())
-    if not raw or raw.startswith("#"):  # "#x" points back at the page itself
-        return None, "no_image_url"
-    lowered = raw[:11].lower()
-    if lowered.startswith("data:"):
-        return None, "data_url"
-    try:
-        absolute = urljoin(base, raw) if base else raw
-        check_url(absolute)  # the rule `wit download` applies: a URL it would refuse is no candidate
-    except InvalidUrl as exc:
-        return None, exc.reason
-    except ValueError:
-        return None, "invalid_url"
-    return urldefrag(absolute)[0], None
 
 
 def parse_srcset(srcset: str) -> list[tuple[str, str]]:
