@@ -241,28 +241,38 @@ class DropDuplicates(beam.PTransform):
         return pieces | "GroupPartitions" >> beam.GroupByKey() | "Unique" >> beam.Map(_unique)
 
 
-class _MergeBottomK(beam.CombineFn):
-    """Per query: BottomK accumulators of the partitions -> (matched count, threshold or None)."""
+class _MergeDicts(beam.CombineFn):
+    """Dicts of one query shard -> one dict; values merged by `merge(old, new)`."""
 
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
+    def __init__(self, merge) -> None:
+        self.merge = merge
 
     def create_accumulator(self):
-        return balance.BottomK(self.cap)
+        return {}
 
-    def add_input(self, accumulator, other):
-        accumulator.merge(other)
-        return accumulator
+    def add_input(self, merged, found):
+        for key, value in found.items():
+            merged[key] = value if key not in merged else self.merge(merged[key], value)
+        return merged
 
     def merge_accumulators(self, accumulators):
         accumulators = iter(accumulators)
         merged = next(accumulators)
         for other in accumulators:
-            merged.merge(other)
+            self.add_input(merged, other)
         return merged
 
-    def extract_output(self, accumulator):
-        return accumulator.count, accumulator.threshold()
+    def extract_output(self, merged):
+        return merged
+
+
+def _add(a: int, b: int) -> int:
+    return a + b
+
+
+def _merge_bottom_k(a: balance.BottomK, b: balance.BottomK) -> balance.BottomK:
+    a.merge(b)
+    return a
 
 
 def _columns(table: pa.Table) -> tuple[list[str], list[list[str]]]:
@@ -282,17 +292,24 @@ class _DecideFn(beam.DoFn):
         _count("balance.kept", len(rows))
         if rows:
             yield partition, table if len(rows) == table.num_rows else table.take(pa.array(rows, pa.int32()))
-        for query_count in kept_for.items():
-            yield beam.pvalue.TaggedOutput(self.KEPT_FOR, query_count)
+        for shard in balance.by_query_shard(kept_for):
+            yield beam.pvalue.TaggedOutput(self.KEPT_FOR, shard)
 
 
-def _query_count_row(item):
-    query, grouped = item
-    return query, (sum(grouped["matched"]), sum(grouped["kept"]))
+def _query_count_shard(item):
+    shard, grouped = item
+    matched = {q: n for part in grouped["matched"] for q, n in part.items()}
+    kept = {q: n for part in grouped["kept"] for q, n in part.items()}
+    return shard, {query: (n, kept.get(query, 0)) for query, n in matched.items()}
+
+
+def _over_cap(counts: dict, cap: int) -> dict:
+    return {query: n for query, n in counts.items() if n > cap}
 
 
 class Balance(beam.PTransform):
-    """(partition, unique candidates) -> {"kept": (partition, rows kept), "query_counts": (query, (matched, kept))}.
+    """(partition, unique candidates) -> {"kept": (partition, rows kept),
+    "query_counts": (query shard, {query: (matched, kept)})}.
 
     The rules are balance.py's; its docstring has the distributed plan.
     """
@@ -304,32 +321,34 @@ class Balance(beam.PTransform):
 
     def expand(self, unique):
         cap = self.cap
+        matched = (unique
+                   | "CountPerQuery" >> beam.FlatMap(lambda item: balance.by_query_shard(
+                       balance.count_per_query(item[1].column("matched").to_pylist())))
+                   | "SumPerQuery" >> beam.CombinePerKey(_MergeDicts(_add)))
+        over_cap = (matched
+                    | "OverCap" >> beam.MapTuple(lambda _, counts: _over_cap(counts, cap))
+                    | "AllOverCap" >> beam.CombineGlobally(_MergeDicts(_add)))
         if self.mode == balance.EXACT:
-            per_query = (unique
-                         | "BottomKs" >> beam.FlatMap(lambda item: balance.bottom_k_per_query(
-                             *_columns(item[1]), cap).items())
-                         | "MergeBottomKs" >> beam.CombinePerKey(_MergeBottomK(cap)))
-            limits = (per_query
-                      | "OverCap" >> beam.Filter(lambda item: item[1][0] > cap)
-                      | "Thresholds" >> beam.MapTuple(lambda q, stats: (q, stats[1])))
-            matched = per_query | "MatchedCounts" >> beam.MapTuple(lambda q, stats: (q, stats[0]))
+            limits = (unique
+                      | "BottomKs" >> beam.FlatMap(lambda item, over: balance.by_query_shard(
+                          balance.bottom_k_per_query(*_columns(item[1]), cap, over)), beam.pvalue.AsSingleton(over_cap))
+                      | "MergeBottomKs" >> beam.CombinePerKey(_MergeDicts(_merge_bottom_k))
+                      | "Thresholds" >> beam.MapTuple(lambda _, found: {q: b.threshold() for q, b in found.items()})
+                      | "AllThresholds" >> beam.CombineGlobally(_MergeDicts(_add)))
         else:
-            matched = (unique
-                       | "Incidences" >> beam.FlatMap(lambda item: balance.count_per_query(
-                           item[1].column("matched").to_pylist()).items())
-                       | "CountPerQuery" >> beam.CombinePerKey(sum))
-            limits = matched | "OverCap" >> beam.Filter(lambda item: item[1] > cap)
+            limits = over_cap
         decided = unique | "Decide" >> beam.ParDo(
-            _DecideFn(cap, self.mode), limits=beam.pvalue.AsDict(limits)).with_outputs(_DecideFn.KEPT_FOR, main="kept")
-        kept_counts = decided[_DecideFn.KEPT_FOR] | "KeptCounts" >> beam.CombinePerKey(sum)
+            _DecideFn(cap, self.mode), limits=beam.pvalue.AsSingleton(limits)).with_outputs(
+                _DecideFn.KEPT_FOR, main="kept")
+        kept_counts = decided[_DecideFn.KEPT_FOR] | "SumKept" >> beam.CombinePerKey(_MergeDicts(_add))
         query_counts = ({"matched": matched, "kept": kept_counts}
                         | "JoinCounts" >> beam.CoGroupByKey()
-                        | "QueryCountRows" >> beam.Map(_query_count_row))
+                        | "QueryCountShards" >> beam.Map(_query_count_shard))
         return {"kept": decided.kept, "query_counts": query_counts}
 
 
 class Harvest(beam.PTransform):
-    """PBegin -> {"candidates": (partition, rows kept), "query_counts": (query, (matched, kept)),
+    """PBegin -> {"candidates": (partition, rows kept), "query_counts": (query shard, {query: (matched, kept)}),
     "skips": (reason, [up to SKIP_EXAMPLES details])}."""
 
     def __init__(self, queries_path: str, sources: HarvestSources, *, filter_config: TextFilterConfig | None = None,
@@ -389,8 +408,8 @@ class _WriteQueryCountsFn(beam.DoFn):
     def __init__(self, queries_path: str, out_path: str) -> None:
         self.queries_path, self.out_path = queries_path, out_path
 
-    def process(self, counted):
-        counts = dict(counted)
+    def process(self, shards):
+        counts = {query: found for _, shard in shards for query, found in shard.items()}
         queries = SharedMatchers.queries_of(self.queries_path)  # normalized, in the list's order
         found = [counts.get(query, (0, 0)) for query in queries]
         files.write_parquet(self.out_path, pa.table(
@@ -400,8 +419,9 @@ class _WriteQueryCountsFn(beam.DoFn):
 
 
 class WriteQueryCounts(beam.PTransform):
-    """(query, (matched, kept)) of the queries that matched -> OUT/query_counts.parquet with a
-    row for EVERY query of the list, in its order (zeros for the others)."""
+    """(query shard, {query: (matched, kept)}) of the queries that matched ->
+    OUT/query_counts.parquet with a row for EVERY query of the list, in its order (zeros
+    for the others)."""
 
     def __init__(self, queries_path: str, out_path: str) -> None:
         super().__init__()
