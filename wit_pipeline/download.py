@@ -13,6 +13,7 @@ import hashlib
 import math
 import multiprocessing
 import os
+import threading
 import time
 
 import apache_beam as beam
@@ -91,14 +92,21 @@ class DownloadShardFn(beam.DoFn):
         # spawn, not fork: this process already runs threads (Beam's and ours).
         self.decoders = concurrent.futures.ProcessPoolExecutor(
             self.decode_processes, mp_context=multiprocessing.get_context("spawn")) if self.decode_processes else None
+        self.stopping = threading.Event()
         self.rows_counter = Metrics.counter("download", "rows")
         self.success_counter = Metrics.counter("download", "success")
         self.failed_counter = Metrics.counter("download", "failed")
 
     def teardown(self):
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        # Beam's multi-threaded runner calls this from another thread while process() may
+        # still run (after a bundle failed elsewhere). Rows already running finish with the
+        # fetcher and decoders they started with, instead of recording the shutdown as their
+        # status in a shard that would then look complete; waiting costs nothing extra, as
+        # the interpreter joins these threads at exit anyway.
+        self.stopping.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
         if self.decoders is not None:
-            self.decoders.shutdown(wait=False, cancel_futures=True)
+            self.decoders.shutdown(wait=True, cancel_futures=True)
         self.fetcher.close()
 
     def process(self, spec: ShardSpec):
@@ -110,12 +118,18 @@ class DownloadShardFn(beam.DoFn):
             row["key"] = layout.sample_key(spec.shard_id, index, self.samples_per_shard)
         work = lambda row: download_row(self.fetcher, row, self.image_options, self.decoders)  # noqa: E731
         with ShardWriter(self.out_dir, spec.shard_id, image_ext=self.image_options.encode_format) as writer:
-            for result, image in _ordered_map(self.pool, work, rows, window=self.threads * 4):
-                writer.add(result, image)
-                self.rows_counter.inc()
-                (self.success_counter if result["status"] == SUCCESS else self.failed_counter).inc()
-                if _progress is not None:
-                    _progress.update(result["status"])
+            try:
+                for result, image in _ordered_map(self.pool, work, rows, window=self.threads * 4):
+                    writer.add(result, image)
+                    self.rows_counter.inc()
+                    (self.success_counter if result["status"] == SUCCESS else self.failed_counter).inc()
+                    if _progress is not None:
+                        _progress.update(result["status"])
+            except (concurrent.futures.CancelledError, RuntimeError):  # pool shut down under us: no new rows
+                if not self.stopping.is_set():
+                    raise
+                raise RuntimeError(f"shard {spec.shard_id} left unfinished: the worker was shut down "
+                                   "after a failure elsewhere") from None
         yield writer.stats()
 
 

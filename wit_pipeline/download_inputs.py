@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
 
 import pyarrow as pa
@@ -48,14 +47,15 @@ def read_table(path: str, fmt: str) -> pa.Table:
     if path.endswith(".gz"):
         import gzip
         data = gzip.decompress(data)
+    source = files.arrow_reader(data)
     try:
         if fmt == "parquet":
-            return pq.read_table(io.BytesIO(data))
+            return pq.read_table(source)
         if fmt in ("csv", "tsv"):
-            return pa_csv.read_csv(io.BytesIO(data), parse_options=pa_csv.ParseOptions(
+            return pa_csv.read_csv(source, parse_options=pa_csv.ParseOptions(
                 delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=fmt == "csv"),
                 convert_options=pa_csv.ConvertOptions(strings_can_be_null=False))
-        return pa_json.read_json(io.BytesIO(data))
+        return pa_json.read_json(source)
     except (pa.ArrowInvalid, OSError) as exc:
         raise ValueError(f"cannot read {path} as {fmt}: {exc}") from None
 

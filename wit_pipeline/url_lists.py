@@ -49,35 +49,9 @@ def check_url_list(path: str, input_format: str, url_col: str, caption_col: str)
                       path, url_col, caption_col)
 
 
-def read_list(path: str, fmt: str) -> pa.Table:
-    if not path.endswith(".gz"):
-        return read_table(path, fmt)
-    # download_inputs.read_table un-gzips bytes that Beam's FileSystems.open has already
-    # un-gzipped (it decompresses by extension), so .gz lists are read from the raw stream.
-    import gzip
-    import io
-
-    import pyarrow.csv as pa_csv
-    import pyarrow.json as pa_json
-    import pyarrow.parquet as pq
-
-    with files.open_read(path) as f:
-        data = io.BytesIO(gzip.decompress(f.read()))
-    try:
-        if fmt == "parquet":
-            return pq.read_table(data)
-        if fmt in ("csv", "tsv"):
-            return pa_csv.read_csv(data, parse_options=pa_csv.ParseOptions(
-                delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=fmt == "csv"),
-                convert_options=pa_csv.ConvertOptions(strings_can_be_null=False))
-        return pa_json.read_json(data)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ValueError(f"cannot read {path} as {fmt}: {exc}") from None
-
-
 def url_list_images(path: str, input_format: str = "auto", url_col: str = "url",
                     caption_col: str = "auto") -> Iterator[ArchiveItem]:
-    table = normalize_columns(read_list(path, detect_format(path, input_format)), path, url_col, caption_col)
+    table = normalize_columns(read_table(path, detect_format(path, input_format)), path, url_col, caption_col)
     yield Counted("url_list_rows", table.num_rows)
     urls = table.column("url").to_pylist()
     captions = table.column("caption").to_pylist()
