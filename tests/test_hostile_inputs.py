@@ -9,16 +9,19 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
 from shards.writer import shard_complete
-from wit_pipeline.download import DownloadShardFn
+from wit_pipeline import images as images_module
+from wit_pipeline.download import DownloadShardFn, run_download
 from wit_pipeline.download_inputs import ShardSpec
-from wit_pipeline.images import ImageOptions
+from wit_pipeline.images import ImageOptions, PixelBudget, decoded_pixels, process_image
 from wit_pipeline.loopback import send, serve
 from wit_pipeline.net import FetchPolicy
 
@@ -103,3 +106,120 @@ def test_teardown_during_a_shard_leaves_it_unfinished_not_wrong(tmp_path):
     assert str(outcome["error"]) == "shard 0 left unfinished: the worker was shut down after a failure elsewhere"
     assert not shard_complete(str(tmp_path / "out"), 0)
     assert not [p for p in os.listdir(tmp_path / "out") if p.startswith(".tmp-")]
+
+
+# ------------------------------------------------------------ 14: 16-bit images, bounded memory
+
+def _float_reference(img: Image.Image) -> bytes:
+    """What the converter computed before (whole-image float64): the bytes to keep."""
+    array = np.asarray(img).astype(np.float64)
+    if img.mode == "F":
+        return np.clip(array, 0, 255).astype(np.uint8).tobytes()
+    peak = 65535.0 if img.mode.startswith("I;16") else max(float(array.max()), 1.0)
+    return np.clip(array * (255.0 / peak), 0, 255).astype(np.uint8).tobytes()
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I;16B", "I", "F"])
+def test_wide_images_convert_exactly_as_the_float_reference(mode, monkeypatch):
+    monkeypatch.setattr(images_module, "_CONVERT_BAND_PIXELS", 1000)  # many bands, a ragged last one
+    rng = np.random.default_rng(7)
+    shape = (203, 97)
+    if mode.startswith("I;16"):
+        values = rng.integers(0, 65536, shape, dtype=np.uint16)
+        img = Image.frombytes(mode, shape[::-1], values.astype(">u2" if mode == "I;16B" else "<u2").tobytes())
+    elif mode == "I":
+        img = Image.fromarray(rng.integers(-5000, 400_000, shape, dtype=np.int32))
+    else:
+        img = Image.fromarray(rng.normal(100, 120, shape).astype(np.float32))
+    converted = images_module._wide_to_l(img)
+    assert converted.mode == "L" and converted.size == img.size
+    assert converted.tobytes() == _float_reference(img)
+
+
+def test_large_16_bit_png_decodes_in_bounded_memory():
+    side = 3000  # 9 megapixels in a ~120 KB file
+    ramp = (np.arange(side, dtype=np.uint32)[None, :] * 7 + np.arange(side, dtype=np.uint32)[:, None] * 3) % 65536
+    data = png(Image.fromarray(ramp.astype(np.uint16)))
+    del ramp
+    assert len(data) < 200_000
+    tracemalloc.start()
+    try:
+        out = process_image(data, ImageOptions(image_size=64))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (out.width, out.height, out.original_width) == (64, 64, side)
+    # Whole-image float64 arrays cost 24 bytes a pixel here (206 MB); the banded
+    # conversion holds the 8-bit result and one band.
+    assert peak < 3 * side * side, f"{peak / 2**20:.0f} MB for {side}x{side}"
+
+
+def test_decoded_pixels_reads_the_header_only():
+    assert decoded_pixels(png(Image.new("I;16", (300, 200))), ImageOptions()) == 60_000
+    jpeg = io.BytesIO()
+    Image.new("RGB", (1600, 1200)).save(jpeg, "JPEG")
+    # A JPEG 8x larger than its target is decoded at 1/4 scale (libjpeg's DCT scaling).
+    assert decoded_pixels(jpeg.getvalue(), ImageOptions(image_size=256)) == 400 * 300
+    assert decoded_pixels(b"<html>", ImageOptions()) == 0
+    assert decoded_pixels(png(Image.new("L", (400, 400))), ImageOptions(max_pixels=1000)) == 0
+
+
+def test_pixel_budget_bounds_what_is_held_at_once_and_serves_in_order():
+    budget = PixelBudget(100)
+    lock = threading.Lock()
+    held, peak, order = [0], [0], []
+
+    def decode(name, pixels, seconds):
+        with budget.hold(pixels):
+            with lock:
+                order.append(name)
+                held[0] += min(pixels, 100)
+                peak[0] = max(peak[0], held[0])
+            time.sleep(seconds)
+            with lock:
+                held[0] -= min(pixels, 100)
+
+    threads = [threading.Thread(target=decode, args=(f"small{i}", 30, 0.05)) for i in range(6)]
+    threads.insert(3, threading.Thread(target=decode, args=("huge", 500, 0.05)))  # bigger than the budget
+    for thread in threads:
+        thread.start()
+        time.sleep(0.005)  # arrival order
+    for thread in threads:
+        thread.join()
+    assert peak[0] <= 100 and budget.in_use == 0
+    # First come, first served: the huge image is not overtaken by the small ones after it.
+    assert order == ["small0", "small1", "small2", "huge", "small3", "small4", "small5"]
+
+
+def test_download_decodes_no_more_pixels_at_once_than_the_budget(tmp_path, monkeypatch):
+    side = 700
+    body = png(Image.fromarray(np.full((side, side), 40000, np.uint16)))
+    lock = threading.Lock()
+    running, most = [0], [0]
+    real = process_image
+
+    def counting(data, opts):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            time.sleep(0.02)
+            return real(data, opts)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr("wit_pipeline.download.process_image", counting)
+    with serve(fallback=lambda h: send(h, body, content_type="image/png")) as server:
+        (tmp_path / "urls.csv").write_text("url,caption\n" + "".join(
+            f"{server.url(f'/{i}.png')},picture {i}\n" for i in range(12)))
+        opts = ImageOptions(image_size=32, decode_pixel_budget=int(side * side * 1.5))
+        totals = run_download([str(tmp_path / "urls.csv")], str(tmp_path / "out"), LOCAL, opts, threads=8,
+                              show_progress=False, decode_processes=0)
+    assert totals["status"] == {"success": 12}
+    assert most[0] == 1  # eight threads, but one 0.49-megapixel decode at a time
+
+
+def test_decode_pixel_budget_flag_is_checked():
+    with pytest.raises(ValueError, match="--decode-pixel-budget must be positive"):
+        ImageOptions(decode_pixel_budget=0).validate()

@@ -25,7 +25,8 @@ from shards.schema import SUCCESS
 from shards.writer import ShardWriter, remove_unfinished, shard_complete, write_totals
 from wit_pipeline import files, summary
 from wit_pipeline.download_inputs import ShardSpec, pair_uid, plan_shards, read_piece
-from wit_pipeline.images import ImageOptions, ImageRejected, process_image
+from wit_pipeline.images import (ImageOptions, ImageRejected, PixelBudget, decoded_pixels, process_image,
+                                 shared_pixel_budget)
 from wit_pipeline.net import Fetcher, FetchPolicy
 from wit_pipeline.options import is_local_runner, make_pipeline, pipeline_options, stop_if_dry_run
 from wit_pipeline.progress import Progress
@@ -33,11 +34,12 @@ from wit_pipeline.progress import Progress
 _progress: Progress | None = None  # the launcher's live line when workers run in-process
 
 
-def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions,
+def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions, pixel_budget: PixelBudget,
                  decoders: concurrent.futures.Executor | None = None) -> tuple[dict, bytes | None]:
     """Fetch and process one input row; every outcome becomes a status, never an exception.
 
-    `decoders`, when given, is a process pool that runs the image work.
+    Decoding holds `pixel_budget` for the pixels it will decode; `decoders`, when given, is
+    a process pool that runs the image work.
     """
     url, caption = row.get("url"), row.get("caption")
     result = dict(row)
@@ -55,8 +57,9 @@ def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions,
         return result, None
     result["sha256"] = hashlib.sha256(fetched.content).hexdigest()
     try:
-        image = (decoders.submit(process_image, fetched.content, opts).result() if decoders
-                 else process_image(fetched.content, opts))
+        with pixel_budget.hold(decoded_pixels(fetched.content, opts)):
+            image = (decoders.submit(process_image, fetched.content, opts).result() if decoders
+                     else process_image(fetched.content, opts))
     except ImageRejected as rejected:
         result.update(status=rejected.status, error_message=str(rejected)[:500])
         return result, None
@@ -92,6 +95,7 @@ class DownloadShardFn(beam.DoFn):
         # spawn, not fork: this process already runs threads (Beam's and ours).
         self.decoders = concurrent.futures.ProcessPoolExecutor(
             self.decode_processes, mp_context=multiprocessing.get_context("spawn")) if self.decode_processes else None
+        self.pixel_budget = shared_pixel_budget(self.image_options.decode_pixel_budget)
         self.stopping = threading.Event()
         self.rows_counter = Metrics.counter("download", "rows")
         self.success_counter = Metrics.counter("download", "success")
@@ -116,7 +120,8 @@ class DownloadShardFn(beam.DoFn):
         rows = read_piece(spec)
         for index, row in enumerate(rows):
             row["key"] = layout.sample_key(spec.shard_id, index, self.samples_per_shard)
-        work = lambda row: download_row(self.fetcher, row, self.image_options, self.decoders)  # noqa: E731
+        work = lambda row: download_row(self.fetcher, row, self.image_options, self.pixel_budget,  # noqa: E731
+                                        self.decoders)
         with ShardWriter(self.out_dir, spec.shard_id, image_ext=self.image_options.encode_format) as writer:
             try:
                 for result, image in _ordered_map(self.pool, work, rows, window=self.threads * 4):
@@ -185,6 +190,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-aspect-ratio", type=float, default=math.inf)
     parser.add_argument("--max-pixels", type=int, default=ImageOptions.max_pixels,
                         help="decompression-bomb limit in pixels (default %(default)s)")
+    parser.add_argument("--decode-pixel-budget", type=int, default=ImageOptions.decode_pixel_budget,
+                        help="pixels decoded at once per worker process, across its threads and decode processes; "
+                             "bounds decoding memory (default %(default)s: one image of --max-pixels' default)")
     parser.add_argument("--threads", type=int, default=64, help="concurrent downloads per worker (default 64)")
     parser.add_argument("--decode-processes", default="auto",
                         help="processes per worker that decode and resize images: auto (one per core when the "
@@ -234,7 +242,8 @@ def main(args, beam_argv) -> int:
     image_options = ImageOptions(image_size=args.image_size, resize_mode=args.resize_mode,
                                  resize_only_if_bigger=args.resize_only_if_bigger, min_image_size=args.min_image_size,
                                  max_aspect_ratio=args.max_aspect_ratio, encode_format=args.encode_format,
-                                 encode_quality=args.encode_quality, max_pixels=args.max_pixels)
+                                 encode_quality=args.encode_quality, max_pixels=args.max_pixels,
+                                 decode_pixel_budget=args.decode_pixel_budget)
     totals = run_download(args.inputs, args.out, FetchPolicy.from_args(args), image_options,
                           samples_per_shard=args.samples_per_shard, threads=args.threads, beam_argv=beam_argv,
                           input_format=args.input_format, url_col=args.url_col, caption_col=args.caption_col,
