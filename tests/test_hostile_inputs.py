@@ -3,6 +3,7 @@
 that must end the process cleanly. Every fixture is generated here; servers are loopback."""
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import subprocess
@@ -20,10 +21,12 @@ from PIL import Image
 from shards.writer import shard_complete
 from wit_pipeline import images as images_module
 from wit_pipeline.download import DownloadShardFn, run_download
-from wit_pipeline.download_inputs import ShardSpec
+from wit_pipeline.download_inputs import INPUT_ERROR, INPUT_STATUS, ShardSpec, normalize_columns, read_table
 from wit_pipeline.images import ImageOptions, PixelBudget, decoded_pixels, process_image
 from wit_pipeline.loopback import send, serve
 from wit_pipeline.net import FetchPolicy
+from wit_pipeline.url_lists import url_list_images
+from wit_pipeline.web_archives import Skip
 
 LOCAL = FetchPolicy(allow_private_networks=True, timeout=2.0, retries=0, max_bytes=5_000_000)
 
@@ -223,3 +226,78 @@ def test_download_decodes_no_more_pixels_at_once_than_the_budget(tmp_path, monke
 def test_decode_pixel_budget_flag_is_checked():
     with pytest.raises(ValueError, match="--decode-pixel-budget must be positive"):
         ImageOptions(decode_pixel_budget=0).validate()
+
+
+# ------------------------------------------------------------ 23: url lists with undecodable captions
+
+LATIN1_CAPTION = "bad café".encode("latin-1")
+
+
+def _write_list(path, fmt: str, rows: list[tuple[bytes, bytes]]) -> str:
+    if fmt == "parquet":
+        pq.write_table(pa.table({"url": pa.array([u for u, _ in rows], pa.binary()),
+                                 "caption": pa.array([c for _, c in rows], pa.binary())}), path)
+    elif fmt == "jsonl":
+        path.write_bytes(b"".join(b'{"url": "%s", "caption": "%s", "note": "n\xe9"}\n' % row for row in rows))
+    else:
+        sep = b"\t" if fmt == "tsv" else b","
+        path.write_bytes(b"url" + sep + b"caption\n" + b"".join(u + sep + c + b"\n" for u, c in rows))
+    return str(path)
+
+
+def _rows(base: str) -> list[tuple[bytes, bytes]]:
+    return [(f"{base}/a.png".encode(), "grüße".encode()), (f"{base}/b.png".encode(), LATIN1_CAPTION),
+            (f"{base}/c\xe9.png".encode("latin-1"), b"fine"), (f"{base}/d.png".encode(), b"plain")]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet"])
+def test_each_row_of_a_list_is_decoded_on_its_own(tmp_path, fmt):
+    path = _write_list(tmp_path / f"list.{fmt}", fmt, _rows("http://h.example"))
+    table = normalize_columns(read_table(path, fmt), path, "url", "auto")
+    assert table.column(INPUT_STATUS).to_pylist() == [None, "invalid_caption", "invalid_url", None]
+    assert table.column(INPUT_ERROR).to_pylist() == [
+        None, f"{path} row 1: column 'caption' is not UTF-8 text: {LATIN1_CAPTION!r}",
+        f"{path} row 2: column 'url' is not UTF-8 text: b'http://h.example/c\\xe9.png'", None]
+    assert table.column("caption").to_pylist() == ["grüße", "bad caf\ufffd", "fine", "plain"]
+    if fmt == "jsonl":  # other text columns keep their rows, with U+FFFD for what is not UTF-8
+        assert table.column("note").to_pylist() == ["n\ufffd"] * 4
+
+
+def test_clean_lists_get_no_status_columns(tmp_path):
+    path = _write_list(tmp_path / "ok.tsv", "tsv", [(b"http://h.example/a.png", "grüße".encode())])
+    assert normalize_columns(read_table(path, "tsv"), path, "url", "auto").column_names == ["url", "caption"]
+
+
+def test_download_records_undecodable_rows_and_keeps_the_rest(tmp_path):
+    pixel = png(Image.new("RGB", (40, 30), (10, 120, 200)))
+    with serve(fallback=lambda h: send(h, pixel, content_type="image/png")) as server:
+        path = _write_list(tmp_path / "list.tsv", "tsv", _rows(server.url("")))
+        totals = run_download([path], str(tmp_path / "out"), LOCAL, ImageOptions(image_size=32),
+                              show_progress=False, decode_processes=0)
+    assert totals["status"] == {"success": 2, "invalid_caption": 1, "invalid_url": 1}
+    rows = pq.read_table(tmp_path / "out" / "00000.parquet").to_pylist()
+    assert [r["status"] for r in rows] == ["success", "invalid_caption", "invalid_url", "success"]
+    assert rows[1]["error_message"] == f"{path} row 1: column 'caption' is not UTF-8 text: {LATIN1_CAPTION!r}"
+    assert rows[1]["caption"] == "bad caf\ufffd" and rows[0]["caption"] == "grüße"
+    assert INPUT_STATUS not in rows[0] and INPUT_ERROR not in rows[0]
+
+
+def test_harvest_skips_undecodable_rows_with_their_reason(tmp_path):
+    path = _write_list(tmp_path / "list.csv", "csv", _rows("http://h.example"))
+    items = list(url_list_images(path))
+    skips = [item for item in items if isinstance(item, Skip)]
+    assert [(s.reason, s.detail.split(":")[0]) for s in skips] == [("invalid_caption", f"{path} row 1"),
+                                                                   ("invalid_url", f"{path} row 2")]
+    assert [item.text for item in items if hasattr(item, "text")] == ["grüße", "plain"]
+
+
+@pytest.mark.parametrize("name,data", [
+    ("cut.csv.gz", gzip.compress(b"url,caption\n" + b"http://h.example/a.png,x\n" * 500)[:-12]),
+    ("fake.csv.gz", b"url,caption\nhttp://h.example/a.png,x\n"),
+    ("bad.parquet", b"PAR1 this is not parquet"),
+])
+def test_unreadable_lists_are_errors_naming_the_file(tmp_path, name, data):
+    (tmp_path / name).write_bytes(data)
+    fmt = "parquet" if "parquet" in name else "csv"
+    with pytest.raises(ValueError, match=f"cannot read {tmp_path / name} as {fmt}"):
+        read_table(str(tmp_path / name), fmt)

@@ -24,7 +24,7 @@ from shards import layout
 from shards.schema import SUCCESS
 from shards.writer import ShardWriter, remove_unfinished, shard_complete, write_totals
 from wit_pipeline import files, summary
-from wit_pipeline.download_inputs import ShardSpec, pair_uid, plan_shards, read_piece
+from wit_pipeline.download_inputs import INPUT_ERROR, INPUT_STATUS, ShardSpec, pair_uid, plan_shards, read_piece
 from wit_pipeline.images import (ImageOptions, ImageRejected, PixelBudget, decoded_pixels, process_image,
                                  shared_pixel_budget)
 from wit_pipeline.net import Fetcher, FetchPolicy
@@ -43,11 +43,15 @@ def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions, pixel_budget: 
     """
     url, caption = row.get("url"), row.get("caption")
     result = dict(row)
+    input_status, input_error = result.pop(INPUT_STATUS, None), result.pop(INPUT_ERROR, None)
     result.setdefault("uid", None)
     if not result["uid"]:
         result["uid"] = pair_uid(url or "", caption)
     result.update(status=None, error_message=None, width=None, height=None, original_width=None,
                   original_height=None, sha256=None, phash=None)
+    if input_status:  # found unusable while reading the input (download_inputs.normalize_columns)
+        result.update(status=input_status, error_message=input_error)
+        return result, None
     if not url or not isinstance(url, str):
         result.update(status="invalid_url", error_message="empty url")
         return result, None

@@ -7,31 +7,33 @@ same files with the same `--url-col` / `--caption-col` / `--input-format` flags.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+import zlib
 from typing import Iterator
 
 import pyarrow as pa
 
 from wit_pipeline import files
-
-from wit_pipeline.download_inputs import detect_format, normalize_columns, read_table
+from wit_pipeline.download_inputs import INPUT_ERROR, INPUT_STATUS, detect_format, normalize_columns, read_table
 from wit_pipeline.html_images import ImageRef, clean_text, resolve_url
 from wit_pipeline.web_archives import ArchiveItem, Counted, Skip
 
 
 def column_names(path: str, fmt: str) -> list[str]:
     """The columns of a list without reading all of it (the launcher checks every list)."""
-    if fmt == "parquet" and not path.endswith(".gz"):
-        import pyarrow.parquet as pq
+    try:
+        if fmt == "parquet" and not path.endswith(".gz"):
+            import pyarrow.parquet as pq
 
+            with files.open_read(path) as f:
+                return pq.ParquetFile(f).schema_arrow.names
         with files.open_read(path) as f:
-            return pq.ParquetFile(f).schema_arrow.names
-    with files.open_read(path) as f:
-        head = f.read(1 << 16)
-    if path.endswith(".gz"):
-        import zlib
-
-        head = zlib.decompressobj(wbits=31).decompress(head)
+            head = f.read(1 << 16)
+        if path.endswith(".gz"):
+            head = zlib.decompressobj(wbits=31).decompress(head)
+    except (pa.ArrowInvalid, OSError, zlib.error) as exc:
+        raise ValueError(f"cannot read {path} as {fmt}: {exc}") from None
     first_line = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip("\r\ufeff")
     if fmt == "jsonl":
         try:
@@ -55,7 +57,13 @@ def url_list_images(path: str, input_format: str = "auto", url_col: str = "url",
     yield Counted("url_list_rows", table.num_rows)
     urls = table.column("url").to_pylist()
     captions = table.column("caption").to_pylist()
-    for row, (raw_url, caption) in enumerate(zip(urls, captions)):
+    # A row whose url or caption is not UTF-8 is skipped with its reason (download_inputs).
+    problems = (zip(table.column(INPUT_STATUS).to_pylist(), table.column(INPUT_ERROR).to_pylist())
+                if INPUT_STATUS in table.column_names else itertools.repeat((None, None)))
+    for row, (raw_url, caption, (input_status, input_error)) in enumerate(zip(urls, captions, problems)):
+        if input_status:
+            yield Skip(input_status, input_error)
+            continue
         url, reason = resolve_url(raw_url, None)
         if url is None:
             yield Skip(reason, f"{path} row {row}: {str(raw_url)[:200]!r}")
