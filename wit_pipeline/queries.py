@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import dataclasses
 import functools
 import io
+import logging
 import math
 import re
 import sys
@@ -83,12 +85,17 @@ class _ReadDumpFn(beam.DoFn):
         stats: collections.Counter = collections.Counter()
         started = time.monotonic()
         name = dump_range.describe()
+        encoding = None  # a whole file declares its own
+        if not dump_range.whole_file:
+            with files.open_read(dump_range.path) as head:
+                encoding = wikidump.head_encoding(head, dump_range.path)
         with files.open_read(dump_range.path) as stream:
             if dump_range.start:
                 stream.seek(dump_range.start)
             limit = None if dump_range.end is None else dump_range.end - dump_range.start
             reader = multistream.LimitedReader(stream, limit)
-            for article in wikidump.iter_articles(reader, name, stats, fragment=not dump_range.whole_file):
+            for article in wikidump.iter_articles(reader, name, stats, fragment=not dump_range.whole_file,
+                                                  encoding=encoding):
                 yield article
                 if stats["articles"] % PROGRESS_EVERY_ARTICLES == 0:
                     _progress(f"{name}: {stats['articles']:,} articles ({time.monotonic() - started:.0f}s)")
@@ -590,7 +597,31 @@ def sources_from_args(args) -> Sources:
     return sources
 
 
-_INPUT_ERROR = re.compile(r"(?:DumpError|WordNetError|PageviewError): (.+)")
+_INPUT_ERRORS = (wikidump.DumpError, wordnet.WordNetError, pageviews.PageviewError)
+_INPUT_ERROR = re.compile(r"(?:DumpError|WordNetError|PageviewError): (.+)")  # as other runners relay it
+_BEAM_STEP = re.compile(r" \[while running '[^']*'\]")  # what Beam appends to a worker's message
+
+
+class _NoInputErrorTracebacks(logging.Filter):
+    """Beam logs a failing worker's exception with its traceback (25-140 lines) before the
+    runner re-raises it; bad input is then reported in one line naming the file."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], _INPUT_ERRORS):
+            return False
+        return not _INPUT_ERROR.search(record.getMessage())  # other runners log the traceback as text
+
+
+@contextlib.contextmanager
+def _input_errors_in_one_line():
+    quiet, handlers = _NoInputErrorTracebacks(), list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
 
 
 def run_pipeline(sources: Sources, config: QueryConfig, out: str, beam_argv: list[str]) -> dict[str, int]:
@@ -600,15 +631,16 @@ def run_pipeline(sources: Sources, config: QueryConfig, out: str, beam_argv: lis
          | "BuildQueries" >> BuildQueries(sources, config)
          | "Write" >> beam.ParDo(_WriteOutputsFn(out)))
     try:
-        result = pipeline.run()
-        result.wait_until_finish()
+        with _input_errors_in_one_line():
+            result = pipeline.run()
+            result.wait_until_finish()
         stop_if_dry_run(pipeline.options)
     except DryRun:
         raise
     except Exception as exc:  # noqa: BLE001 - runners wrap worker errors in their own types
-        found = _INPUT_ERROR.findall(str(exc))
+        found = [str(exc)] if isinstance(exc, _INPUT_ERRORS) else _INPUT_ERROR.findall(str(exc))
         if found:
-            raise ValueError(found[-1].strip()) from exc
+            raise ValueError(_BEAM_STEP.sub("", found[-1]).strip()) from exc
         raise
     return _counters(result)
 
