@@ -58,6 +58,7 @@ def test_error_right_after_reading_a_list_is_one_line_and_exit_2(tmp_path):
 
 _READ_THEN_FAIL = """
 import sys
+from wit_pipeline import files
 from wit_pipeline.download_inputs import read_table
 read_table(sys.argv[1], "csv")
 files.read_parquet(sys.argv[2])
