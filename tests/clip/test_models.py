@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from wit_pipeline.clip import models, zeroshot
+
+
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(0)
