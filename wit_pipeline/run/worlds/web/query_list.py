@@ -47,7 +47,7 @@ def query_table(count: int = 500_000, seed: int = 0):
     multi-word lemmas. Every word and phrase the generated captions use is in it
     (so real captions match); made-up words fill the rest to `count`.
     """
-    from queries.normalize import normalize, tokenize
+    from queries.schema import normalize, tokenize
 
     import numpy as np
 
@@ -103,8 +103,7 @@ def _ranked_table(rows: dict[str, tuple[str, int | None, float | None]]):
     strength -- score, else count -- descending, then the query), in its parquet schema."""
     import pyarrow as pa
 
-    from queries.output import SCHEMA
-    from queries.union import PRECEDENCE
+    from queries.schema import PRECEDENCE, SCHEMA
 
     sources, counts, scores = zip(*rows.values())
     table = pa.table({"query": list(rows), "source": list(sources), "count": pa.array(counts, pa.int64()),
