@@ -50,9 +50,9 @@ class Trainer:
     # ---- setup -------------------------------------------------------------------------
 
     def _total_steps(self, global_batch: int) -> int:
-        a = self.config
-        if a.steps is not None and a.epochs is None:
-            return a.steps
+        c = self.config
+        if c.steps is not None and c.epochs is None:
+            return c.steps
         sizes = train_data.shard_sizes(self.shards)
         if any(size is None for size in sizes):
             raise ValueError("these shards have no NNNNN_stats.json sample counts, so the length of an epoch "
@@ -60,8 +60,8 @@ class Trainer:
         per_epoch = sum(sizes) // global_batch
         if per_epoch == 0:
             raise ValueError(f"the shards hold {sum(sizes)} samples, fewer than one global batch of {global_batch}")
-        from_epochs = max(1, int(per_epoch * (a.epochs or 1)))
-        return min(from_epochs, a.steps) if a.steps is not None else from_epochs
+        from_epochs = max(1, int(per_epoch * (c.epochs or 1)))
+        return min(from_epochs, c.steps) if c.steps is not None else from_epochs
 
     def _workers(self) -> int:
         workers = self.config.workers
@@ -81,34 +81,34 @@ class Trainer:
 
     def setup(self) -> None:
         """Builds everything from the checked config."""
-        a = self.config
-        self.shards = list(a.shard_files)
-        self.eval_sets = a.eval_sets
-        self.templates = zeroshot.load_templates(a.zero_shot_templates) if a.zero_shot_templates \
+        c = self.config
+        self.shards = list(c.shard_files)
+        self.eval_sets = c.eval_sets
+        self.templates = zeroshot.load_templates(c.zero_shot_templates) if c.zero_shot_templates \
             else zeroshot.DEFAULT_TEMPLATES
         latest = checkpoints.latest_checkpoint(self.out)
-        resume = models.read_checkpoint(latest) if a.resume and latest else None
-        if a.resume and resume is None:
+        resume = models.read_checkpoint(latest) if c.resume and latest else None
+        if c.resume and resume is None:
             self._say("--resume: no checkpoint in OUT yet, starting from step 0")
 
-        torch.manual_seed(a.seed)
-        spec = resume["model_spec"] if resume else a.model
-        if resume and a.model != resume["args"]["model"]:
+        torch.manual_seed(c.seed)
+        spec = resume["model_spec"] if resume else c.model
+        if resume and c.model != resume["args"]["model"]:
             self._say(f"--resume: continuing the checkpoint's model {resume['model_spec']['name']!r}, "
-                      f"not --model {a.model!r}")
+                      f"not --model {c.model!r}")
         model, self.preprocess_train, self.preprocess_val, self.tokenizer = models.create_model(
-            spec, pretrained=None if resume else a.pretrained, device=self.device)
+            spec, pretrained=None if resume else c.pretrained, device=self.device)
         self.model_spec = model.wit_model_spec
         if resume:
             model.load_state_dict(resume["state_dict"])
-        if a.grad_checkpointing:
+        if c.grad_checkpointing:
             model.set_grad_checkpointing(True)
         self.raw_model = model
-        self.optimizer = make_optimizer(model, a)
+        self.optimizer = make_optimizer(model, c)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.autocast_dtype == torch.float16)
-        self.global_batch = a.batch_size * a.accum_freq * self.dist.world_size
+        self.global_batch = c.batch_size * c.accum_freq * self.dist.world_size
         self.total_steps = self._total_steps(self.global_batch)
-        self.warmup = a.warmup if a.warmup is not None else min(2000, self.total_steps // 10)
+        self.warmup = c.warmup if c.warmup is not None else min(2000, self.total_steps // 10)
         self.workers = self._workers()
 
         self.step, self.epoch, position = 0, 0, None
@@ -126,7 +126,7 @@ class Trainer:
             ddp_args = {"device_ids": [self.device]} if self.device.type == "cuda" else {}
             model = torch.nn.parallel.DistributedDataParallel(model, **ddp_args)
         self.ddp_model = model
-        self.model = torch.compile(model) if a.compile else model
+        self.model = torch.compile(model) if c.compile else model
         self._start_epoch(position)
         self.log = JsonlLog(files.join(self.out, "log.jsonl"), resume_step=self.step if resume else None) \
             if self.dist.main else None
@@ -292,7 +292,7 @@ class Trainer:
     # ---- the loop ----------------------------------------------------------------------
 
     def run(self) -> dict:
-        a = self.config
+        c = self.config
         started = time.time()
         self.setup()
         self._say(f"{len(self.shards)} shard(s), model {self.model_spec['name']}, {self.total_steps} steps of "
@@ -306,12 +306,12 @@ class Trainer:
         while self.step < self.total_steps:
             fetch_start = time.time()
             micro_batches = []
-            for _ in range(a.accum_freq):
+            for _ in range(c.accum_freq):
                 batch = self._next_batch()
                 if batch is None:
                     break
                 micro_batches.append(batch)
-            if len(micro_batches) < a.accum_freq:
+            if len(micro_batches) < c.accum_freq:
                 break  # --epochs done
             data_time += time.time() - fetch_start
             loss = self._train_step(micro_batches)
@@ -326,7 +326,7 @@ class Trainer:
             else:
                 steps_timed += 1
             shown = {}  # fields of the progress line
-            if self.dist.main and (self.step % a.log_every == 0 or self.step == self.total_steps):
+            if self.dist.main and (self.step % c.log_every == 0 or self.step == self.total_steps):
                 # Reading the loss waits for the device, so it happens only when logging.
                 loss = float(loss)
                 if not math.isfinite(loss):
@@ -344,9 +344,9 @@ class Trainer:
                           f"{record['samples_per_s'] or 0:.1f} samples/s", flush=True)
                 interval_start, interval_samples, data_time = time.time(), 0, 0.0
             progress.update(**shown)
-            if a.zero_shot_every and self.step % a.zero_shot_every == 0 and self.step < self.total_steps:
+            if c.zero_shot_every and self.step % c.zero_shot_every == 0 and self.step < self.total_steps:
                 self._zero_shot()
-            if self.step % a.save_every == 0:
+            if self.step % c.save_every == 0:
                 last_checkpoint = self._save()
         progress.close()
         steady_time = time.time() - first_step_done_at if first_step_done_at else 0.0
