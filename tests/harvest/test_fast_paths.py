@@ -184,3 +184,46 @@ def test_wat_json_is_read_as_the_standard_library_reads_it():
     found = list(wat_images(json.dumps(_envelope(odd_links)).encode(), "w"))
     assert found[1] == Skip("no_image_url", "w http://p.test/")
     assert found[2].url == "http://p.test/b.jpg" and found[2].text == ""
+
+
+# ------------------------------------------------------------------------ srcset
+
+def _srcset_char_by_char(srcset: str) -> list[tuple[str, str]]:
+    """The HTML standard's srcset parsing, one character at a time (the former parser)."""
+    candidates, i, n = [], 0, len(srcset)
+    while i < n:
+        while i < n and (srcset[i].isspace() or srcset[i] == ","):
+            i += 1
+        start = i
+        while i < n and not srcset[i].isspace():
+            i += 1
+        url = srcset[start:i]
+        if not url:
+            break
+        if url.endswith(","):
+            candidates.append((url.rstrip(","), ""))
+            continue
+        start, depth = i, 0
+        while i < n:
+            char = srcset[i]
+            if char == "(":
+                depth += 1
+            elif char == ")" and depth:
+                depth -= 1
+            elif char == "," and not depth:
+                break
+            i += 1
+        candidates.append((url, srcset[start:i].strip()))
+        i += 1
+    return candidates
+
+
+def test_srcset_parser_equals_the_character_by_character_one():
+    from wit_pipeline.harvest.sources.html import parse_srcset
+
+    rng = random.Random(24)
+    pieces = ["a.jpg", "http://c.org/c_fill,w_300/x.jpg", " ", "  ", ",", ", ", "300w", "2x", "1.5x", "(", ")", "\t",
+              "\n", "\u00a0", "\u2003", "x", "foo(a,b)", ",,"]
+    for _ in range(30_000):
+        srcset = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert parse_srcset(srcset) == _srcset_char_by_char(srcset), srcset
