@@ -26,8 +26,8 @@ from wit_pipeline.harvest.sources.urls import _resolve_plainly, _resolve_slowly,
 
 
 class _RobustOnly:
-    def __init__(self, stream, record_items):
-        self.resume_at = self.confirmed = 0
+    def __init__(self, stream, record_items, start=0, end=None):
+        self.resume_at, self.confirmed = start, 0
 
     def items(self):
         return iter(())
@@ -227,3 +227,38 @@ def test_srcset_parser_equals_the_character_by_character_one():
     for _ in range(30_000):
         srcset = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
         assert parse_srcset(srcset) == _srcset_char_by_char(srcset), srcset
+
+
+# ------------------------------------------------------------------- split archives
+
+def _read_in_splits(data: bytes, split_bytes: int) -> list:
+    from wit_pipeline.harvest.sources import HarvestSources
+
+    sources = HarvestSources(archives=("x.warc.gz",), archive_sizes=(len(data),), archive_split_bytes=split_bytes)
+    found = []
+    for _, start, end in sources.archive_splits():
+        found += read_archive(io.BytesIO(data), "m", 10**6, None if (start, end) == (0, None) else (start, end))
+    return found
+
+
+def test_splits_of_an_archive_read_it_whole_once():
+    records = pages(30, pad=2000)
+    records.insert(7, wat_record("http://w.test/p", [{"path": "IMG@/src", "url": "w.jpg", "alt": "A cat"}]))
+    data = warc_bytes(records)
+    whole = list(read_archive(io.BytesIO(data), "m", 10**6))
+    for split_bytes in (1000, 3000, 20_000):
+        assert _read_in_splits(data, split_bytes) == whole
+
+    def tally(items):
+        from collections import Counter
+        return Counter((type(i).__name__, getattr(i, "reason", None) or getattr(i, "name", None) or i.url,
+                        getattr(i, "count", 1)) for i in items)
+
+    rng = random.Random(25)
+    for _ in range(150):   # damaged files: the same images and the same skips, by reason
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 3)):
+            _mutate(damaged, rng)
+        damaged = bytes(damaged)
+        assert tally(_read_in_splits(damaged, rng.choice([2000, 5000, 20_000]))) == tally(
+            read_archive(io.BytesIO(damaged), "m", 10**6))

@@ -53,8 +53,6 @@ class _ReadFn(beam.DoFn):
     (ImageRefs, Skips and Counteds). Counts are tallied per input and handed to the
     metrics once."""
 
-    seen_name = ""   # the `seen.` counter of one input of this kind
-
     def process(self, path):
         tally, builder = Tally(SKIP_EXAMPLES), ImageBatchBuilder()
         for item in self.items(path):
@@ -67,8 +65,6 @@ class _ReadFn(beam.DoFn):
                 tally.count(f"seen.{item.name}", item.count)
         if len(builder):
             yield self._found(builder.flush())
-        if self.seen_name:
-            tally.count(self.seen_name)
         for name, n in tally.counts.items():
             _count(name, n)
         for example in tally.examples_found():
@@ -82,10 +78,8 @@ class _ReadFn(beam.DoFn):
 
 
 class _ReadArchiveFn(_ReadFn):
-    """Whatever an archive holds, what was read from it is kept and its problem is a
-    counted skip: one file never fails the run."""
-
-    seen_name = "seen.archive_files"
+    """(path, start, end): a whole archive or a split of one. Whatever it holds, what was
+    read from it is kept and its problem is a counted skip: one file never fails the run."""
 
     def __init__(self, max_record_bytes: int) -> None:
         self.max_record_bytes = max_record_bytes
@@ -93,11 +87,15 @@ class _ReadArchiveFn(_ReadFn):
     def setup(self):
         self.progress = Progress("harvest: images found in archives")
 
-    def items(self, path):
+    def items(self, split):
+        path, start, end = split
         images = 0
+        if start == 0:
+            yield Counted("archive_files")
         try:
             with files.open_read(path) as stream:
-                for item in read_archive(stream, path, self.max_record_bytes):
+                whole = start == 0 and end is None
+                for item in read_archive(stream, path, self.max_record_bytes, None if whole else (start, end)):
                     images += isinstance(item, ImageRef)
                     yield item
         except OSError as exc:  # unreadable storage: what was read so far is kept
@@ -108,13 +106,12 @@ class _ReadArchiveFn(_ReadFn):
 
 
 class _ReadUrlListFn(_ReadFn):
-    seen_name = "seen.url_list_files"
-
     def __init__(self, input_format: str, url_col: str, caption_col: str) -> None:
         self.input_format, self.url_col, self.caption_col = input_format, url_col, caption_col
 
     def items(self, path):
-        return url_list_images(path, self.input_format, self.url_col, self.caption_col)
+        yield Counted("url_list_files")
+        yield from url_list_images(path, self.input_format, self.url_col, self.caption_col)
 
 
 class _CrawlFn(_ReadFn):
@@ -151,11 +148,11 @@ class ReadSources(beam.PTransform):
 
     def expand(self, pbegin):
         sources, outputs = self.sources, []
-        # One element is a whole file: the Reshuffles break fusion with Create, so a
-        # cluster hands files to all workers, not to the one that listed them.
+        # One element is a file (or a split of a large one): the Reshuffles break fusion
+        # with Create, so a cluster hands files to all workers, not to the one that listed them.
         if sources.archives:
             outputs.append(pbegin
-                           | "ArchivePaths" >> beam.Create(sorted(sources.archives))
+                           | "ArchiveSplits" >> beam.Create(sources.archive_splits())
                            | "SpreadArchives" >> beam.Reshuffle()
                            | "ReadArchives" >> beam.ParDo(_ReadArchiveFn(sources.max_record_bytes)).with_outputs(
                                SKIPS, main="images"))

@@ -31,6 +31,33 @@ _MEMBERS_KEPT = 32
 _NOT_BLANK = re.compile(rb"[^\r\n]")
 
 
+# How much of a member is decompressed to see that a split point is a record's start.
+_SPLIT_CHECK_BYTES = 64 << 20
+
+
+def first_record_member(raw: BinaryIO, offset: int) -> int | None:
+    """Offset of the first gzip member at or after `offset` that decompresses whole (within
+    64 MiB of output) into bytes that start a WARC record: where a split of a gzip archive
+    begins. The answer depends only on the file, so the ranges on both sides of a split
+    agree on it. None when there is none."""
+    while (found := _find(raw, GZIP_MAGIC, offset)) is not None:
+        raw.seek(found)
+        decompressor, produced, head = zlib.decompressobj(16 + zlib.MAX_WBITS), 0, b""
+        try:
+            while not decompressor.eof and produced <= _SPLIT_CHECK_BYTES:
+                data = decompressor.unconsumed_tail or raw.read(_RAW_CHUNK)
+                if not data:
+                    break
+                out = decompressor.decompress(data, _OUT_CHUNK)
+                head, produced = (head + out[:8])[:8], produced + len(out)
+        except zlib.error:
+            pass
+        if decompressor.eof and head.startswith(b"WARC/1."):
+            return found
+        offset = found + 1
+    return None
+
+
 def is_gzip(raw: BinaryIO) -> bool:
     raw.seek(0)
     return raw.read(len(GZIP_MAGIC) - 1) == GZIP_MAGIC[:-1]
@@ -140,6 +167,8 @@ class ArchiveStream:
                 self._input, self._pos = chunk, 0
                 self._raw_next += len(chunk)
             if self._decomp is None:
+                if parts:  # one new member per call, so that `_members` keeps the start of every record
+                    break
                 self._members.append((self._produced, self._raw_next - len(self._input) + self._pos))
                 if len(self._members) > 2 * _MEMBERS_KEPT:  # a record spread over countless members
                     del self._members[1:-_MEMBERS_KEPT]

@@ -38,7 +38,7 @@ from typing import BinaryIO, Iterator, Union
 import orjson
 
 from wit_pipeline.harvest.sources import DEFAULT_MAX_RECORD_BYTES, Counted, Skip
-from wit_pipeline.harvest.sources.archive_stream import ArchiveStream, is_gzip
+from wit_pipeline.harvest.sources.archive_stream import ArchiveStream, first_record_member, is_gzip
 from wit_pipeline.harvest.sources.fast_records import FastPath
 from wit_pipeline.harvest.sources.html import ImageRef, clean_text, extract_page, is_html_content_type
 from wit_pipeline.harvest.sources.urls import resolve_url
@@ -148,23 +148,35 @@ def _record_items(record: Record, name: str, max_record_bytes: int) -> Iterator[
     yield from page.images
 
 
-def read_archive(stream: BinaryIO, name: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
-                 ) -> Iterator[ArchiveItem]:
+def read_archive(stream: BinaryIO, name: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+                 split: tuple[int, int | None] | None = None) -> Iterator[ArchiveItem]:
     """Every image reference of one WARC or WAT file, plus what was skipped and why.
 
     A gzip file is read by FastWARC as far as its records can be vouched for
     (fast_records.py), the rest by the robust reader (warc_records.py). Until the first
     record is found, skips are held back: a file in which no record is found at all is
     one `not_a_warc` (or `empty_archive`) skip, not a list of damage.
+
+    `split` = (start, end): only the records whose gzip member starts in that range of a
+    large gzip file, from the first record member at or after `start` to the first at or
+    after `end` (`first_record_member`); the splits of a file together read it whole.
     """
-    start, confirmed = 0, 0
+    start, end = 0, None
+    if split is not None:
+        start = split[0] and first_record_member(stream, split[0])
+        end = split[1] and first_record_member(stream, split[1])
+        if start is None or end is not None and start >= end:
+            return
+    confirmed = 0
     if is_gzip(stream):
-        fast = FastPath(stream, lambda record: _record_items(record, name, max_record_bytes))
+        fast = FastPath(stream, lambda record: _record_items(record, name, max_record_bytes), start, end)
         yield from fast.items()
         start, confirmed = fast.resume_at, fast.confirmed
+    if end is not None and start >= end:
+        return
     archive = ArchiveStream(stream, start)
-    held: list[Skip] | None = None if confirmed else []
-    for item in scan_records(archive, name):
+    held: list[Skip] | None = [] if split is None and not confirmed else None
+    for item in scan_records(archive, name, end):
         if isinstance(item, Record):
             if held:
                 yield from held

@@ -148,16 +148,19 @@ class FastPath:
     """`items()`: the items of the records the checks vouch for; then `resume_at` is where
     the robust reader takes over and `confirmed` how many records were handed on."""
 
-    def __init__(self, stream: BinaryIO, record_items: Callable[[FastRecord], Iterator]) -> None:
+    def __init__(self, stream: BinaryIO, record_items: Callable[[FastRecord], Iterator], start: int = 0,
+                 end: int | None = None) -> None:
+        """`start`, `end`: the range to read, from a record's member to another's (or the end)."""
         self.stream, self.record_items = stream, record_items
-        self.resume_at, self.confirmed = 0, 0
+        self.start, self.end = start, end
+        self.resume_at, self.confirmed = start, 0
 
     def items(self) -> Iterator:
-        self.stream.seek(0)
-        members = GzipReader(self.stream)
+        self.stream.seek(self.start)
+        members = GzipReader(self.stream)  # its frame positions are offsets in the stream
         try:
             first = members.read(1)
-            if not first or members.frame_start_position() != 0:
+            if not first or members.frame_start_position() != self.start:
                 return
             while True:
                 member = self.resume_at = members.frame_start_position()
@@ -169,5 +172,8 @@ class FastPath:
                     return   # the end (the robust reader reads the last record again), or more in this member
                 yield from found
                 self.confirmed += 1
+                if self.end is not None and members.frame_start_position() >= self.end:
+                    self.resume_at = self.end   # the split ends where this member starts: nothing is left
+                    return
         except Exception:   # the decompressor's error on damage, or a doubt: the robust reader decides
             return

@@ -171,8 +171,12 @@ class _Pending:
         return Skip(self.reason, f"{name}@{self.where}: {self.message} ({end})")
 
 
-def scan_records(stream: ArchiveStream, name: str) -> Iterator[Union[Skip, Record]]:
-    """Records (to be finished by the consumer) and Skips for what could not be read."""
+def scan_records(stream: ArchiveStream, name: str, end: int | None = None) -> Iterator[Union[Skip, Record]]:
+    """Records (to be finished by the consumer) and Skips for what could not be read.
+
+    `end`: for a split of a large gzip archive, the offset of the gzip member where the
+    next split begins: scanning stops at the first position in that member or a later
+    one. Bytes past it are still decompressed, so damage is seen as in the whole file."""
     pending: _Pending | None = None
     while True:
         stream.skip_blank()
@@ -188,6 +192,10 @@ def scan_records(stream: ArchiveStream, name: str) -> Iterator[Union[Skip, Recor
         start = stream.position
         stream.forget_before(start)
         head = stream.peek(len(_RECORD_START))
+        if end is not None and head and (stream.member_at(start) or 0) >= end:
+            if pending is not None:
+                yield pending.skip(name, stream.location(start))
+            return
         if not head:
             break
         if head != _RECORD_START:
