@@ -146,17 +146,19 @@ def bottom_k_per_query(uids: list[str], matched: list[list[str]], cap: int,
 
 def decide(uids: list[str], matched: list[list[str]], limits: Mapping[str, int], cap: int,
            mode: str) -> tuple[list[int], dict[str, int]]:
-    """(rows kept, {query: rows kept on its behalf}); `limits` holds only the queries over the
-    cap: their threshold (exact) or their count (metaclip)."""
+    """(rows kept, {query over the cap: rows kept on its behalf}); `limits` holds only the
+    queries over the cap: their threshold (exact) or their count (metaclip). A query under
+    the cap keeps every pair it matched, so its kept count is its matched count."""
     kept_rows: list[int] = []
     kept_for: dict[str, int] = {}
     for row, (uid, queries) in enumerate(zip(uids, matched)):
-        if limits and any(query in limits for query in queries):
+        if any(query in limits for query in queries):
             queries = (kept_for_exact(uid, queries, limits) if mode == EXACT
                        else kept_for_metaclip(uid, queries, limits, cap))
             if not queries:
                 continue
+            for query in queries:
+                if query in limits:
+                    kept_for[query] = kept_for.get(query, 0) + 1
         kept_rows.append(row)
-        for query in queries:
-            kept_for[query] = kept_for.get(query, 0) + 1
     return kept_rows, kept_for

@@ -17,6 +17,8 @@ metrics (core/counters).
 """
 from __future__ import annotations
 
+import gc
+
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam.transforms.window import GlobalWindow
@@ -186,6 +188,9 @@ class _SelectFn(beam.DoFn):
 
     def setup(self):
         self.selector = CandidateSelector(TextFilter(self.filter_config), SharedMatchers.for_file(self.queries_path))
+        # The matcher's millions of objects live as long as the worker: out of the garbage
+        # collector's sight, its collections no longer walk them (~15% of the reading time).
+        gc.freeze()
 
     def start_bundle(self):
         self.buffered, self.rows = [], 0
@@ -284,6 +289,10 @@ class _DecideFn(beam.DoFn):
 
     def process(self, item, limits):
         partition, table = item
+        if not limits:  # no query over the cap: every pair is kept
+            _count("balance.kept", table.num_rows)
+            yield partition, table
+            return
         rows, kept_for = balance.decide(*_columns(table), limits, self.cap, self.mode)
         _count("balance.dropped_over_cap", table.num_rows - len(rows))
         _count("balance.kept", len(rows))
@@ -293,11 +302,12 @@ class _DecideFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(self.KEPT_FOR, shard)
 
 
-def _query_count_shard(item):
+def _query_count_shard(item, over_cap: dict):
+    """{query: (matched, kept)}: a query under the cap keeps what it matched."""
     shard, grouped = item
     matched = {q: n for part in grouped["matched"] for q, n in part.items()}
     kept = {q: n for part in grouped["kept"] for q, n in part.items()}
-    return shard, {query: (n, kept.get(query, 0)) for query, n in matched.items()}
+    return shard, {query: (n, kept.get(query, 0) if query in over_cap else n) for query, n in matched.items()}
 
 
 def _over_cap(counts: dict, cap: int) -> dict:
@@ -340,7 +350,7 @@ class Balance(beam.PTransform):
         kept_counts = decided[_DecideFn.KEPT_FOR] | "SumKept" >> beam.CombinePerKey(_MergeDicts(_add))
         query_counts = ({"matched": matched, "kept": kept_counts}
                         | "JoinCounts" >> beam.CoGroupByKey()
-                        | "QueryCountShards" >> beam.Map(_query_count_shard))
+                        | "QueryCountShards" >> beam.Map(_query_count_shard, beam.pvalue.AsSingleton(over_cap)))
         return {"kept": decided.kept, "query_counts": query_counts}
 
 
