@@ -162,3 +162,20 @@ def decide(uids: list[str], matched: list[list[str]], limits: Mapping[str, int],
                     kept_for[query] = kept_for.get(query, 0) + 1
         kept_rows.append(row)
     return kept_rows, kept_for
+
+
+def merge_bottom_k(a: BottomK, b: BottomK) -> BottomK:
+    a.merge(b)
+    return a
+
+
+def over_cap(counts: Mapping[str, int], cap: int) -> dict[str, int]:
+    return {query: n for query, n in counts.items() if n > cap}
+
+
+def query_counts_of_shard(shard: int, grouped: Mapping[str, list[dict]], over: Container[str] = ()):
+    """(shard, {query: (matched, kept)}) from the shard's matched and kept counts (each a
+    list of dicts); a query under the cap keeps what it matched."""
+    matched = {q: n for part in grouped["matched"] for q, n in part.items()}
+    kept = {q: n for part in grouped["kept"] for q, n in part.items()}
+    return shard, {query: (n, kept.get(query, 0) if query in over else n) for query, n in matched.items()}

@@ -18,6 +18,7 @@ metrics (core/counters).
 from __future__ import annotations
 
 import gc
+import operator
 
 import apache_beam as beam
 import pyarrow as pa
@@ -268,15 +269,6 @@ class _MergeDicts(beam.CombineFn):
         return merged
 
 
-def _add(a: int, b: int) -> int:
-    return a + b
-
-
-def _merge_bottom_k(a: balance.BottomK, b: balance.BottomK) -> balance.BottomK:
-    a.merge(b)
-    return a
-
-
 def _columns(table: pa.Table) -> tuple[list[str], list[list[str]]]:
     return table.column("uid").to_pylist(), table.column("matched").to_pylist()
 
@@ -302,18 +294,6 @@ class _DecideFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(self.KEPT_FOR, shard)
 
 
-def _query_count_shard(item, over_cap: dict):
-    """{query: (matched, kept)}: a query under the cap keeps what it matched."""
-    shard, grouped = item
-    matched = {q: n for part in grouped["matched"] for q, n in part.items()}
-    kept = {q: n for part in grouped["kept"] for q, n in part.items()}
-    return shard, {query: (n, kept.get(query, 0) if query in over_cap else n) for query, n in matched.items()}
-
-
-def _over_cap(counts: dict, cap: int) -> dict:
-    return {query: n for query, n in counts.items() if n > cap}
-
-
 class Balance(beam.PTransform):
     """(partition, unique candidates) -> {"kept": (partition, rows kept),
     "query_counts": (query shard, {query: (matched, kept)})}.
@@ -331,26 +311,26 @@ class Balance(beam.PTransform):
         matched = (unique
                    | "CountPerQuery" >> beam.FlatMap(lambda item: balance.by_query_shard(
                        balance.count_per_query(item[1].column("matched").to_pylist())))
-                   | "SumPerQuery" >> beam.CombinePerKey(_MergeDicts(_add)))
+                   | "SumPerQuery" >> beam.CombinePerKey(_MergeDicts(operator.add)))
         over_cap = (matched
-                    | "OverCap" >> beam.MapTuple(lambda _, counts: _over_cap(counts, cap))
-                    | "AllOverCap" >> beam.CombineGlobally(_MergeDicts(_add)))
+                    | "OverCap" >> beam.MapTuple(lambda _, counts: balance.over_cap(counts, cap))
+                    | "AllOverCap" >> beam.CombineGlobally(_MergeDicts(operator.add)))
         if self.mode == balance.EXACT:
             limits = (unique
                       | "BottomKs" >> beam.FlatMap(lambda item, over: balance.by_query_shard(
                           balance.bottom_k_per_query(*_columns(item[1]), cap, over)), beam.pvalue.AsSingleton(over_cap))
-                      | "MergeBottomKs" >> beam.CombinePerKey(_MergeDicts(_merge_bottom_k))
+                      | "MergeBottomKs" >> beam.CombinePerKey(_MergeDicts(balance.merge_bottom_k))
                       | "Thresholds" >> beam.MapTuple(lambda _, found: {q: b.threshold() for q, b in found.items()})
-                      | "AllThresholds" >> beam.CombineGlobally(_MergeDicts(_add)))
+                      | "AllThresholds" >> beam.CombineGlobally(_MergeDicts(operator.add)))
         else:
             limits = over_cap
         decided = unique | "Decide" >> beam.ParDo(
             _DecideFn(cap, self.mode), limits=beam.pvalue.AsSingleton(limits)).with_outputs(
                 _DecideFn.KEPT_FOR, main="kept")
-        kept_counts = decided[_DecideFn.KEPT_FOR] | "SumKept" >> beam.CombinePerKey(_MergeDicts(_add))
+        kept_counts = decided[_DecideFn.KEPT_FOR] | "SumKept" >> beam.CombinePerKey(_MergeDicts(operator.add))
         query_counts = ({"matched": matched, "kept": kept_counts}
                         | "JoinCounts" >> beam.CoGroupByKey()
-                        | "QueryCountShards" >> beam.Map(_query_count_shard, beam.pvalue.AsSingleton(over_cap)))
+                        | "QueryCountShards" >> beam.MapTuple(balance.query_counts_of_shard, beam.pvalue.AsSingleton(over_cap)))
         return {"kept": decided.kept, "query_counts": query_counts}
 
 
