@@ -5,15 +5,20 @@ and fed to an expat pull parser; each <page> element is cleared once handled, so
 memory stays at one page. Only main-namespace (ns 0) pages that are not redirects
 are articles; everything else is counted, not silently dropped.
 
-Bad input: a truncated/corrupt compressed stream or malformed XML raises
-`DumpError` naming the file and how far it got (a partially read dump would silently
-bias the counts). Bytes that are not valid UTF-8 are replaced with U+FFFD and counted.
+Encodings as XML defines them: a byte order mark (UTF-8, UTF-16 or UTF-32), else the
+`encoding` of the `<?xml ...?>` declaration, else UTF-8 (what Wikimedia's dumps are).
+
+Bad input: a truncated/corrupt compressed stream, malformed XML or an unknown declared
+encoding raises `DumpError` naming the file and how far it got (a partially read dump
+would silently bias the counts). Bytes that are not valid in the file's encoding are
+replaced with U+FFFD and counted.
 """
 from __future__ import annotations
 
 import bz2
 import codecs
 import dataclasses
+import re
 import xml.etree.ElementTree as ET
 import zlib
 from collections import Counter
@@ -97,18 +102,67 @@ def iter_decompressed(stream: BinaryIO, path: str) -> Iterator[bytes]:
         raise DumpError(f"{path}: corrupt or truncated {decompressor.kind} data: {exc}") from exc
 
 
-class CountingDecoder:
-    """Incremental UTF-8 decoder that replaces invalid bytes and counts them."""
+# Byte order marks, longest first (a UTF-32-LE mark starts like a UTF-16-LE one), and
+# a first "<" and character in UTF-16/32 without a mark (XML 1.0, appendix F).
+_BYTE_ORDER_MARKS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+                     (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+                     (codecs.BOM_UTF16_BE, "utf-16-be"))
+_UNMARKED = ((re.compile(b"<\0\0\0"), "utf-32-le"), (re.compile(b"\0\0\0<"), "utf-32-be"),
+             (re.compile(b"<\0[^\0]\0"), "utf-16-le"), (re.compile(b"\0<\0[^\0]"), "utf-16-be"))
+_DECLARATION = re.compile(rb"\s*<\?xml\b[^>]*?\bencoding\s*=\s*[\"']([A-Za-z][A-Za-z0-9._\-]*)[\"']")
+SNIFF_BYTES = 1024
 
-    def __init__(self):
+
+def detect_encoding(head: bytes, path: str) -> tuple[str, int]:
+    """(codec name, length of the byte order mark) of an XML document starting with `head`."""
+    for mark, encoding in _BYTE_ORDER_MARKS:
+        if head.startswith(mark):
+            return encoding, len(mark)
+    for start, encoding in _UNMARKED:
+        if start.match(head):
+            return encoding, 0
+    declared = _DECLARATION.match(head)
+    if declared is None:
+        return "utf-8", 0
+    name = declared.group(1).decode("ascii")
+    try:
+        codec = codecs.lookup(name).name
+    except LookupError:
+        raise DumpError(f"{path}: its XML declaration names an unknown encoding {name!r}") from None
+    if codec in ("utf-16", "utf-32"):
+        raise DumpError(f"{path}: its XML declaration says {name} but the bytes are not (no byte order mark)")
+    return codec, 0
+
+
+class CountingDecoder:
+    """Incremental decoder of an XML byte stream in the encoding its first bytes name
+    (`detect_encoding`), replacing invalid bytes with U+FFFD and counting them."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.encoding: str | None = None
         self.replaced = 0
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._head = b""
+        self._decoder = None
+        self._own_replacement: bytes | None = None
 
     def decode(self, data: bytes, final: bool = False) -> str:
+        if self._decoder is None:
+            self._head += data
+            if len(self._head) < SNIFF_BYTES and not final:
+                return ""
+            self.encoding, mark = detect_encoding(self._head, self.path)
+            self._decoder = codecs.getincrementaldecoder(self.encoding)(errors="replace")
+            try:
+                self._own_replacement = "\ufffd".encode(self.encoding)
+            except UnicodeEncodeError:  # a legacy single-byte encoding cannot hold U+FFFD
+                self._own_replacement = None
+            data, self._head = self._head[mark:], b""
         text = self._decoder.decode(data, final)
         if "\ufffd" in text:
             # U+FFFD can also be a legitimate character; count only what the bytes did not hold.
-            self.replaced += text.count("\ufffd") - data.count("\ufffd".encode())
+            legitimate = data.count(self._own_replacement) if self._own_replacement else 0
+            self.replaced += text.count("\ufffd") - legitimate
         return text
 
 
@@ -126,7 +180,7 @@ def iter_articles(stream: BinaryIO, path: str, stats: Counter | None = None,
     one only in the last range).
     """
     stats = stats if stats is not None else Counter()
-    decoder = CountingDecoder()
+    decoder = CountingDecoder(path)
     parser = ET.XMLPullParser(events=("start", "end"))
     depth_of_page = None
     depth = 0
