@@ -19,7 +19,7 @@ from apache_beam import pvalue
 from apache_beam.transforms.window import GlobalWindows
 
 from queries import api, errors, filters, multistream, ngrams, output, pageviews, union, wikitext, wordnet
-from queries.dumps import iter_articles
+from queries.dumps import head_encoding, iter_articles
 from queries.normalize import normalize
 from queries.union import Candidate
 from wit_pipeline.core import counters, files
@@ -52,12 +52,17 @@ class _ReadDumpFn(beam.DoFn):
         stats: collections.Counter = collections.Counter()
         started = time.monotonic()
         name = dump_range.describe()
+        encoding = None  # a whole file declares its own; a slice takes the dump's, from its first stream
+        if not dump_range.whole_file:
+            with files.open_read(dump_range.path) as head:
+                encoding = head_encoding(head, dump_range.path)
         with files.open_read(dump_range.path) as stream:
             if dump_range.start:
                 stream.seek(dump_range.start)
             limit = None if dump_range.end is None else dump_range.end - dump_range.start
             reader = multistream.LimitedReader(stream, limit)
-            for article in iter_articles(reader, name, stats, fragment=not dump_range.whole_file):
+            for article in iter_articles(reader, name, stats, fragment=not dump_range.whole_file,
+                                         encoding=encoding):
                 yield article
                 if stats["articles"] % PROGRESS_EVERY_ARTICLES == 0:
                     _progress(f"{name}: {stats['articles']:,} articles ({time.monotonic() - started:.0f}s)")

@@ -1,17 +1,13 @@
-"""The text rules of issue 15, one by one (no Beam): tokens, counted wikitext, which
-candidates may be queries, and dump encodings."""
+"""The text rules of issue 15, one by one (no Beam): tokens, counted wikitext, and which
+candidates may be queries. (Dump encodings: tests/download/test_hostile_inputs.py.)"""
 from __future__ import annotations
-
-import collections
-import io
 
 import pytest
 
-from queries import dumps, filters, wikitext
+from queries import filters, wikitext
 from queries.filters import QueryRules
 from queries.normalize import is_number, normalize, tokenize
 from tests.queries.fixtures import count_text
-from wit_pipeline.run.worlds import wiki as synthetic
 from wit_pipeline.run.worlds import wiki_quality
 
 
@@ -137,37 +133,3 @@ def test_the_quality_world_uses_only_listed_function_words():
     assert wiki_quality.FUNCTION_WORDS <= filters.STOPWORDS
     content = set(wiki_quality.NOUNS + wiki_quality.PEOPLE + wiki_quality.ADJECTIVES + wiki_quality.VERBS)
     assert not content & filters.STOPWORDS
-
-
-# ------------------------------------------------------------------ dump encodings
-
-def _xml(text: str = "София е столица, café") -> str:
-    return "".join(synthetic.dump_xml([synthetic.Page("Sofia", text)]))
-
-
-@pytest.mark.parametrize("encode", [
-    lambda x: x.encode("utf-16"), lambda x: b"\xfe\xff" + x.encode("utf-16-be"), lambda x: x.encode("utf-8-sig"),
-    lambda x: x.encode("utf-32"), lambda x: x.encode("utf-16-le"), lambda x: x.encode("utf-32-be"),
-    lambda x: ('<?xml version="1.0" encoding="windows-1251"?>\n' + x.replace("café", "cafe")).encode("cp1251"),
-    lambda x: ('<?xml version="1.0" encoding="UTF-16"?>\n' + x).encode("utf-16"),
-], ids=["utf16-bom", "utf16be-bom", "utf8-bom", "utf32-bom", "utf16le-unmarked", "utf32be-unmarked",
-        "declared-cp1251", "declared-utf16-bom"])
-def test_dump_encodings_from_the_byte_order_mark_or_declaration(encode):
-    stats = collections.Counter()
-    (article,) = dumps.iter_articles(io.BytesIO(encode(_xml())), "bg.xml", stats)
-    assert article.text.startswith("София е столица, caf")
-    assert stats["undecodable_bytes"] == 0
-
-
-def test_bad_declared_encodings_are_errors_naming_the_file():
-    with pytest.raises(dumps.DumpError, match="bad.xml: its XML declaration names an unknown encoding 'klingon'"):
-        list(dumps.iter_articles(io.BytesIO(b'<?xml version="1.0" encoding="klingon"?>' + _xml().encode()), "bad.xml"))
-    with pytest.raises(dumps.DumpError, match="u.xml: its XML declaration says UTF-16 but the bytes are not"):
-        list(dumps.iter_articles(io.BytesIO(b'<?xml version="1.0" encoding="UTF-16"?>' + _xml().encode()), "u.xml"))
-
-
-def test_undecodable_bytes_in_another_encoding_are_counted():
-    data = _xml("ok MARK ok").encode("utf-16").replace("MARK".encode("utf-16-le"), b"\x00\xd8A\x00")  # lone surrogate
-    stats = collections.Counter()
-    (article,) = dumps.iter_articles(io.BytesIO(data), "s.xml", stats)
-    assert "\ufffd" in article.text and stats["undecodable_bytes"] == 1

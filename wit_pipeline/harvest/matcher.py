@@ -114,11 +114,6 @@ def batch_tokens(texts: Sequence[str]) -> list[bytes]:
     return data.split()
 
 
-def ascii_tokens(texts: Sequence[str]) -> list[bytes]:
-    """`batch_tokens` of ASCII texts (kept for callers of the ASCII-only fast path)."""
-    return batch_tokens(texts)
-
-
 def read_query_file(path: str) -> list[str]:
     """The `query` column of a `wit queries` parquet file, or the lines of a text file."""
     from wit_pipeline.core import files
@@ -235,11 +230,10 @@ class SharedMatchers:
 
     @classmethod
     def for_file(cls, path: str) -> QueryMatcher:
-        from apache_beam.io.filesystems import FileSystems
+        from wit_pipeline.core import files
 
-        found = FileSystems.match([path])[0].metadata_list
-        version = (found[0].size_in_bytes, found[0].last_updated_in_seconds) if found else None
-        key = (path, version)
+        identity = files.file_identity([path])[0]
+        key = (path, identity["size"], identity["mtime"])
         with cls._lock:
             matcher = cls._cache.get(key)
             if matcher is None:
