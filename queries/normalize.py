@@ -26,7 +26,9 @@ import re
 import unicodedata
 
 _LETTER = r"[^\W\d_]"
-ABBREVIATION = rf"(?<![^\W_]|[.'\-]){_LETTER}(?:\.{_LETTER})+\."
+# The lookahead first: it fails at once on almost every word, which keeps the
+# alternation cheap (it is tried at every token start).
+ABBREVIATION = rf"(?={_LETTER}\.{_LETTER})(?<![^\W_]|[.'\-]){_LETTER}(?:\.{_LETTER})+\."
 WORD = r"[^\W_]+(?:(?:['\-]|(?<=\d)\.(?=\d))[^\W_]+)*"
 TOKEN_RE = re.compile(f"{ABBREVIATION}|{WORD}")
 DIGIT_GROUP_COMMA = re.compile(r",(?<=\d,)(?=\d{3}(?!\d))")
