@@ -17,7 +17,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.transforms.window import GlobalWindows
 
-from queries import api, multistream, ngrams, output, pageviews, union, wikitext, wordnet
+from queries import api, filters, multistream, ngrams, output, pageviews, union, wikitext, wordnet
 from queries.dumps import head_encoding, iter_articles
 from queries.normalize import normalize
 from queries.union import Candidate
@@ -145,6 +145,13 @@ class CountNgrams(beam.PTransform):
         return {"unigrams": merged[ngrams.UNIGRAM], "bigrams": merged[ngrams.BIGRAM], "tokens": tokens}
 
 
+def _allowed(query: str, source: str, rules: filters.QueryRules) -> bool:
+    reason = rules.exclusion(query, source)
+    if reason is not None:
+        _count(f"excluded.{source}.{reason}")
+    return reason is None
+
+
 def _attach_unigram_count(element, position: int):
     """Join step: (word, {'word': [count], 'pairs': [(bigram, counts...)]}) -> next key, bigram, counts."""
     _word, grouped = element
@@ -160,8 +167,10 @@ def _attach_unigram_count(element, position: int):
 class ScoreBigrams(beam.PTransform):
     """(unigram counts, bigram counts, total tokens) -> bigram Candidates with PMI >= min_pmi.
 
-    PMI needs both words' counts: two joins by word (first, then second word), which
-    scale like the counts themselves, rather than a side input of the vocabulary.
+    Bigrams the rules exclude (`queries.filters`) go first, so that they take no place
+    under `--max-bigrams`. PMI needs both words' counts: two joins by word (first, then
+    second word), which scale like the counts themselves, rather than a side input of
+    the vocabulary.
     """
 
     def __init__(self, config):
@@ -172,7 +181,9 @@ class ScoreBigrams(beam.PTransform):
         c = self._config
         frequent_words = counts["unigrams"] | "FrequentForPairs" >> beam.Filter(
             lambda kv, m: kv[1] >= m, c.min_bigram_count)
-        by_first = counts["bigrams"] | "KeyByFirst" >> beam.Map(lambda kv: (kv[0].split(" ")[0], kv))
+        by_first = (counts["bigrams"]
+                    | "Exclude" >> beam.Filter(lambda kv, rules: _allowed(kv[0], "bigram", rules), c.rules)
+                    | "KeyByFirst" >> beam.Map(lambda kv: (kv[0].split(" ")[0], kv)))
         with_first = ({"word": frequent_words, "pairs": by_first}
                       | "JoinFirst" >> beam.CoGroupByKey()
                       | "AttachFirst" >> beam.FlatMap(_attach_unigram_count, 0))
@@ -278,10 +289,12 @@ class _CrawlFn(beam.DoFn):
 
 # ---------------------------------------------------------------------------- union
 
-def _normalized(candidate: Candidate):
+def _normalized(candidate: Candidate, rules: filters.QueryRules):
     query = normalize(candidate.query)
     if not query:
         _count(f"empty_after_normalization.{candidate.source}")
+        return
+    if not _allowed(query, candidate.source, rules):
         return
     _count(f"candidates.{candidate.source}")
     yield query, dataclasses.replace(candidate, query=query)
@@ -297,15 +310,17 @@ def _resolve(element):
 
 
 class UnionQueries(beam.PTransform):
-    """Candidates of every source -> one list of at most max_queries, ranked, unique."""
+    """Candidates of every source -> one list of at most max_queries, ranked, unique;
+    candidates the rules exclude are counted and dropped."""
 
-    def __init__(self, max_queries: int):
+    def __init__(self, max_queries: int, rules: filters.QueryRules):
         super().__init__()
         self._max_queries = max_queries
+        self._rules = rules
 
     def expand(self, candidates):
         return (candidates
-                | "Normalize" >> beam.FlatMap(_normalized)
+                | "Normalize" >> beam.FlatMap(_normalized, self._rules)
                 | "GroupByQuery" >> beam.GroupByKey()
                 | "Resolve" >> beam.Map(_resolve)
                 | "Cap" >> beam.combiners.Top.Of(self._max_queries, key=union.rank_key, reverse=True)
@@ -363,7 +378,7 @@ class BuildQueries(beam.PTransform):
                 [Candidate(lemma, "wordnet", None, None) for _, lemma in wordnet.nltk_head_lemmas()])
                 | "CountSynsets" >> beam.Map(_counted, "wordnet.synsets"))
         return (tuple(candidates) | "AllCandidates" >> beam.Flatten()
-                | "Union" >> UnionQueries(c.max_queries))
+                | "Union" >> UnionQueries(c.max_queries, c.rules))
 
 
 class _WriteOutputsFn(beam.DoFn):
