@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import io
-import logging
 import sys
 import time
 
@@ -18,12 +17,12 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.transforms.window import GlobalWindows
 
-from queries import api, errors, filters, multistream, ngrams, output, pageviews, union, wikitext, wordnet
+from queries import api, filters, multistream, ngrams, output, pageviews, union, wikitext, wordnet
 from queries.dumps import head_encoding, iter_articles
 from queries.normalize import normalize
 from queries.union import Candidate
 from wit_pipeline.core import counters, files
-from wit_pipeline.core.options import DryRun, make_pipeline, pipeline_options, stop_if_dry_run
+from wit_pipeline.core.options import make_pipeline, pipeline_options, stop_if_dry_run
 
 STAGE = "queries"
 PROGRESS_EVERY_ARTICLES = 20_000
@@ -398,21 +397,9 @@ def run_pipeline(config, beam_argv: list[str]) -> dict[str, int]:
     _ = (pipeline
          | "BuildQueries" >> BuildQueries(config)
          | "Write" >> beam.ParDo(_WriteOutputsFn(config.out)))
-    hold_back = errors.HoldBackInputErrors()
-    for name in errors.BEAM_LOGGERS:
-        logging.getLogger(name).addFilter(hold_back)
-    try:
-        result = pipeline.run()
-        result.wait_until_finish()
-        stop_if_dry_run(pipeline.options)
-    except DryRun:
-        raise
-    except Exception as exc:  # noqa: BLE001 - runners wrap worker errors in their own types
-        message = errors.input_error_message(exc)
-        if message is not None:
-            raise ValueError(message) from exc
-        raise
-    finally:
-        for name in errors.BEAM_LOGGERS:
-            logging.getLogger(name).removeFilter(hold_back)
+    # A bad input found by a worker (DumpError, PageviewError, WordNetError: ValueErrors)
+    # becomes one line in wit_pipeline/cli.py (core/errors), whichever the running mode.
+    result = pipeline.run()
+    result.wait_until_finish()
+    stop_if_dry_run(pipeline.options)
     return counters.read_counters(result, STAGE)
