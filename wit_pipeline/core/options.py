@@ -26,7 +26,8 @@ def pipeline_options(beam_argv: list[str] | None = None, **overrides) -> Pipelin
     setup = options.view_as(SetupOptions)
     # Workers import our modules from the installed package, never a pickled __main__.
     setup.save_main_session = False
-    if WORKER_PLUGIN not in (setup.beam_plugins or []):
+    # Local runs only: on a cluster the worker's stderr is its log, which the user wants whole.
+    if is_local_runner(options) and WORKER_PLUGIN not in (setup.beam_plugins or []):
         setup.beam_plugins = [*(setup.beam_plugins or []), WORKER_PLUGIN]
     return options
 
