@@ -108,10 +108,6 @@ UI_RULES = (
 CHROME_REGION = "chrome_region"
 SITE_REPEATED = "site_repeated_text"
 WRONG_LANGUAGE = "wrong_language"
-REJECT_REASONS = ("empty_text", "text_too_short", "text_too_long", "undecodable_text", "file_name_text",
-                  "boilerplate_text", *(rule.name for rule in UI_RULES), "tiny_declared_size", CHROME_REGION,
-                  SITE_REPEATED, WRONG_LANGUAGE)
-
 
 def looks_like_file_name(text: str) -> bool:
     return bool(_FILENAME_RE.match(text.strip()))
