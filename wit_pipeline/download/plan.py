@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import io
-import re
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -24,21 +22,16 @@ import pyarrow.parquet as pq
 
 from shards import layout
 from wit_pipeline.core import files
+# The candidate format is harvest's; `check_harvest_finished` and `pair_uid` are re-exported
+# for download's command.
+from wit_pipeline.harvest.schema import CANDIDATE_GLOB, check_harvest_finished, pair_uid  # noqa: F401
 INPUT_FORMATS = ("parquet", "csv", "tsv", "jsonl")
 PLAN_DIR = "_inputs"
 # What a directory given as a url list stands for (not .json/.txt: a folder's stats.json or
 # README would be taken for lists).
 URL_LIST_GLOBS = tuple(f"*.{fmt}{gz}" for fmt in INPUT_FORMATS for gz in ("", ".gz"))
-# `wit harvest` names its outputs candidates-NNNNN-of-NNNNN.parquet and lists them in the
-# stats.json it writes last.
-HARVEST_CANDIDATES = re.compile(r"candidates-\d{5}-of-\d{5}\.parquet$")
 # A directory given to --candidates: a harvest's output folder, else a folder of url lists.
-INPUT_DIRECTORY = (("candidates-*-of-*.parquet",), URL_LIST_GLOBS)
-
-
-def pair_uid(url: str, text: str | None) -> str:
-    """Stable id of an (image url, text) pair; harvest and download agree on it."""
-    return hashlib.sha1(f"{url}\x1f{text or ''}".encode("utf-8")).hexdigest()[:20]
+INPUT_DIRECTORY = ((CANDIDATE_GLOB,), URL_LIST_GLOBS)
 
 
 def detect_format(path: str, requested: str = "auto") -> str:
@@ -94,28 +87,6 @@ def normalize_columns(table: pa.Table, path: str, url_col: str, caption_col: str
         if name not in (url_col, caption_col) and name not in columns:
             columns[name] = table.column(name)
     return pa.table(columns)
-
-
-def check_harvest_finished(paths: list[str]) -> None:
-    """Refuse harvest candidates whose harvest did not finish: a harvest killed mid-write
-    leaves some candidate files but no stats.json (harvest writes it last) listing them."""
-    by_directory: dict[str, list[str]] = {}
-    for path in paths:
-        if HARVEST_CANDIDATES.search(path):
-            directory, _, name = path.rpartition("/")
-            by_directory.setdefault(directory, []).append(name)
-    for directory, names in sorted(by_directory.items()):
-        stats_path = files.join(directory, "stats.json") if directory else "stats.json"
-        stats = files.read_json(stats_path) if files.exists(stats_path) else None
-        listed = set(((stats or {}).get("outputs") or {}).get("candidates") or [])
-        missing = sorted(set(names) - listed)
-        if stats is None:
-            raise ValueError(f"{directory or '.'}/{names[0]}: its harvest did not finish (no stats.json beside "
-                             f"it); run `wit harvest` into {directory or '.'} again to finish it")
-        if missing:
-            raise ValueError(f"{directory or '.'}/{missing[0]} is not one of the candidate files of the harvest "
-                             f"that finished in {directory or '.'} (see its stats.json); a later harvest there did "
-                             f"not finish: run it again")
 
 
 def _when(seconds) -> str:

@@ -13,9 +13,12 @@ from typing import Iterator
 import pyarrow as pa
 
 from wit_pipeline.core import files
-from wit_pipeline.download.plan import detect_format, normalize_columns, read_table
+from wit_pipeline.download.plan import URL_LIST_GLOBS, detect_format, normalize_columns, read_table
 from wit_pipeline.harvest.sources.html import ImageRef, clean_text, resolve_url
 from wit_pipeline.harvest.sources.archives import ArchiveItem, Counted, Skip
+
+# What a directory given to --url-list stands for.
+URL_LIST_DIRECTORY = (URL_LIST_GLOBS,)
 
 
 def column_names(path: str, fmt: str) -> list[str]:
