@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from queries.normalize import tokenize
-from wit_pipeline.harvest.filters import TextFilter, TextFilterConfig, site_of, ui_rule
+from wit_pipeline.harvest.filters import ImageTexts, TextFilter, TextFilterConfig, ui_rule
 from wit_pipeline.harvest.language import Decision, LanguageCheck, known_share, primary_language, script_share
-from wit_pipeline.harvest.sources.html import ImageRef, extract_page
+from wit_pipeline.harvest.sources.html import extract_page
 
 # What the 2008 Internet Archive crawl, a 2013 Wikipedia capture and ordinary sites kept.
 @pytest.mark.parametrize("text,reason", [
@@ -50,7 +50,6 @@ def test_image_rules_and_their_order():
     assert text_filter.reject_reason("A dog running on the beach", 400, 300) is None
     permissive = TextFilter(TextFilterConfig(lang=None, ui_patterns=False, drop_chrome_regions=False))
     assert permissive.reject_reason("texts icon", region="nav") is None
-    assert site_of("https://WWW.Gazette.example:8080/a") == "gazette.example" and site_of(None) is None
 
 
 # A real query list keeps every word a caption uses; "the" comes from multi-word queries.
@@ -98,11 +97,8 @@ def test_language_check_without_vocabulary_and_its_pieces():
     assert known_share("a 12", VOCABULARY) is None
 
 
-def _ref(*texts, width=None, region=None, page_language="en"):
-    (source, text), rest = (texts[0], texts[1:]) if texts else ((None, ""), ())
-    return ImageRef(url="https://x.example/a.jpg", text=text, page_url="https://x.example/", source="warc",
-                    width=width, text_source=source, region=region, page_language=page_language,
-                    alternatives=tuple(rest))
+def _image(*texts, width=None, region=None, page_language="en"):
+    return ImageTexts(tuple(texts), width, None, region, page_language)
 
 
 def test_choose_tries_an_images_texts_in_order():
@@ -114,14 +110,15 @@ def test_choose_tries_an_images_texts_in_order():
         return [["horse"] if any(word in text for word in ("horse", "cheval", "lilies")) else [] for text in texts]
 
     refs = [
-        _ref(("alt", "DSC_0042.jpg"), ("figcaption", "Silhouette of a horse")),     # file name, then caption
-        _ref(("alt", "Un cheval blanc galope sur la plage de Camargue au matin"),
+        _image(("alt", "DSC_0042.jpg"), ("figcaption", "Silhouette of a horse")),     # file name, then caption
+        _image(("alt", "Un cheval blanc galope sur la plage de Camargue au matin"),
              ("figcaption", "A white horse galloping on the beach")),                # wrong language, then caption
-        _ref(("alt", "Bowl of soup"), ("title", "Fresco of water lilies, the Uffizi")),   # no match, then match
-        _ref(("alt", "texts icon"), ("title", "movies icon")),                       # nothing passes: the first
-        _ref(),                                                                      # no text at all
-        _ref(("alt", "Silhouette of a horse"), region="header"),                    # page chrome
-        _ref(("alt", "Silhouette of a horse"), ("figcaption", "A horse at dusk")),  # the first good one wins
+        _image(("alt", "Bowl of soup"), ("title", "Fresco of water lilies, the Uffizi")),   # no match, then match
+        _image(("alt", "texts icon"), ("title", "movies icon")),                       # nothing passes: the first
+        _image(("alt", "DSC_0042.jpg"), ("title", "Bowl of soup")),                  # the one that got furthest
+        _image(),                                                                      # no text at all
+        _image(("alt", "Silhouette of a horse"), region="header"),                    # page chrome
+        _image(("alt", "Silhouette of a horse"), ("figcaption", "A horse at dusk")),  # the first good one wins
     ]
     choices = text_filter.choose_batch(refs, match_batch)
     assert [(c.text_source, c.text, c.reason, c.matched) for c in choices] == [
@@ -129,13 +126,14 @@ def test_choose_tries_an_images_texts_in_order():
         ("figcaption", "A white horse galloping on the beach", None, ("horse",)),
         ("title", "Fresco of water lilies, the Uffizi", None, ("horse",)),
         ("alt", "texts icon", "ui_icon", ()),
+        ("title", "Bowl of soup", "no_query_match", ()),
         (None, "", "empty_text", ()),
         ("alt", "Silhouette of a horse", "chrome_region", ()),
         ("alt", "Silhouette of a horse", None, ("horse",)),
     ]
     assert len(calls) == 1   # one matching call for the whole batch
     assert [decision.by for decision in choices[1].decisions] == ["dictionary", "model"]   # fr 0.94: unsure
-    assert [decision.by for decision in choices[6].decisions] == ["dictionary"]   # the second text is not checked
+    assert [decision.by for decision in choices[7].decisions] == ["dictionary"]   # the second text is not checked
 
 
 def test_extracted_page_through_the_filter():
@@ -143,7 +141,8 @@ def test_extracted_page_through_the_filter():
       <figure><img src="/c.jpg" alt=""><figcaption>tiny coin thumbnail</figcaption></figure>
       <img src="/s.png" alt="5.00 out of 5 stars"></body></html>"""
     page = extract_page(html, "https://coins.example/", "warc")
-    choices = TextFilter(vocabulary=VOCABULARY).choose_batch(page.images)
+    text_filter = TextFilter(vocabulary=VOCABULARY)
+    choices = [text_filter.choose(ref) for ref in page.images]
     assert [(c.text_source, c.text, c.reason) for c in choices] == [
         ("alt", "Tiny Coin logo", "ui_logo"), ("figcaption", "tiny coin thumbnail", None),
         ("alt", "5.00 out of 5 stars", "ui_rating")]

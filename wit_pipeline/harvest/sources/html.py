@@ -75,8 +75,9 @@ _SECTIONING = frozenset({"article", "section", "main"})
 class ImageRef:
     """One image reference found on a page (or a URL-list row): the raw material of a pair.
 
-    `text` is the image's first text in `--text-source` order (from `text_source`),
-    `alternatives` its further (text_source, text) candidates in that order.
+    `text` is the image's first text in `--text-source` order (from `text_source`);
+    `more_text_sources`/`more_texts` its further candidates, in that order. Every field is
+    a column of harvest's image batches (batches.IMAGE_SCHEMA).
     """
 
     url: str
@@ -88,13 +89,14 @@ class ImageRef:
     text_source: str | None = None     # alt, figcaption, ...; None for URL-list captions
     region: str | None = None          # header, nav, aside or footer: the image is page chrome
     page_language: str | None = None   # the page's declared language (`<html lang>`, primary subtag)
-    alternatives: tuple[tuple[str, str], ...] = ()
+    more_text_sources: tuple[str, ...] = ()
+    more_texts: tuple[str, ...] = ()
 
     def texts(self) -> tuple[tuple[str | None, str], ...]:
         """(text_source, text) candidates in order; empty when the image has no text."""
         if not self.text:
             return ()
-        return ((self.text_source, self.text),) + self.alternatives
+        return ((self.text_source, self.text),) + tuple(zip(self.more_text_sources, self.more_texts))
 
 
 @dataclass
@@ -416,5 +418,7 @@ def extract_page(body: bytes | str, page_url: str, source: str, *, content_type:
                                       width=parse_dimension(attrs.get("width")),
                                       height=parse_dimension(attrs.get("height")),
                                       text_source=first_source, region=regions.get(node_id),
-                                      page_language=page_language, alternatives=tuple(texts[1:])))
+                                      page_language=page_language,
+                                      more_text_sources=tuple(text_source for text_source, _ in texts[1:]),
+                                      more_texts=tuple(text for _, text in texts[1:])))
     return result
