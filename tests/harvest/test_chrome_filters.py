@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from queries.normalize import tokenize
+from queries.schema import tokenize
 from wit_pipeline.harvest.filters import ImageTexts, TextFilter, TextFilterConfig, ui_rule
 from wit_pipeline.harvest.language import Decision, LanguageCheck, known_share, primary_language, script_share
 from wit_pipeline.harvest.sources.html import extract_page

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Container, NamedTuple, Sequence
 
-from queries.normalize import normalize
+from queries.schema import normalize
 from wit_pipeline.harvest.language import Decision, LanguageCheck
 
 # Alt-texts that describe the page furniture, not the picture. Compared after `normalize`.

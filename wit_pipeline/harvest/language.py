@@ -32,7 +32,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Container
 
-from queries.normalize import tokenize
+from queries.schema import tokenize
 
 # Measured on the web world's captions (lid.176 lite): 2-4 words, 7% of English captions
 # are given another language; from 5 words on, under 0.3% -- mostly names (the Uffizi).
@@ -168,7 +168,7 @@ class LanguageCheck:
     """`decide(text, page_language)` for one target language.
 
     `vocabulary`: the query list's tokens, UTF-8 encoded and normalized as
-    `queries.normalize.tokenize` makes them (what `QueryMatcher.vocabulary` holds);
+    `queries.schema.tokenize` makes them (what `QueryMatcher.vocabulary` holds);
     None leaves the dictionary step out.
     """
 

@@ -42,7 +42,7 @@ from typing import Container, Iterable, Sequence
 
 import ahocorasick
 
-from queries.normalize import normalize
+from queries.schema import normalize
 
 # Inserted after case folding, so it never collides with a text token or a query token.
 _SENTINEL = "Q"
