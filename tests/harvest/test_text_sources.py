@@ -73,6 +73,7 @@ def test_mediawiki_thumbcaption_gallerytext_and_chrome_of_a_2013_wikipedia_page(
 
 def test_figcaption_aria_label_title_and_landmarks_of_a_news_page():
     page = extract_page(NEWS.encode(), "https://www.gazette.example/2024/story", "warc")
+    assert len(page.images) == 15     # each <img> once, <img role="img"> too
     assert _texts(page) == {
         "logo.svg": (("alt", "Harbour Gazette logo"),),
         "search.svg": (("alt", "search icon"),),

@@ -55,9 +55,10 @@ _CITATION_RE = re.compile(r"\[(?:\d+|[a-z]|citation needed|note \d+)\]", re.I)
 TEXT_SOURCES = ("alt", "figcaption", "thumbcaption", "aria-label", "title")
 DEFAULT_TEXT_SOURCES = TEXT_SOURCES
 # Page-chrome landmarks: the elements, their ARIA roles, and the ids older templates give
-# the same blocks.
-_LANDMARK_SELECTOR = ("header, nav, aside, footer, [role=banner], [role=navigation], [role=complementary], "
-                      "[role=contentinfo], #header, #masthead, #nav, #navigation, #navbar, #menu, #sidebar, #footer")
+# the same blocks. Any [role] is matched and its value checked in Python: one presence test
+# costs the query less than four value tests.
+_LANDMARK_SELECTOR = ("header, nav, aside, footer, [role], "
+                      "#header, #masthead, #nav, #navigation, #navbar, #menu, #sidebar, #footer")
 _LANDMARK_ROLES = {"banner": "header", "navigation": "nav", "complementary": "aside", "contentinfo": "footer"}
 _LANDMARK_IDS = {"header": "header", "masthead": "header", "nav": "nav", "navigation": "nav", "navbar": "nav",
                  "menu": "nav", "sidebar": "aside", "footer": "footer"}
@@ -315,12 +316,14 @@ def scan_page(tree, text_sources: tuple[str, ...]) -> tuple[list, dict[int, str]
     only when its container (the figure, thumb or gallery box) holds exactly one image
     besides those inside the caption.
     """
-    images, regions = [], {}
+    images, regions = {}, {}
     captions: dict[str, dict[int, str]] = {source: {} for source in _CAPTION_SELECTORS}
-    for node in tree.css(_page_selector(text_sources)):  # document order: outer landmarks first
+    # Document order, outer landmarks first; lexbor lists a node once per selector it
+    # matches (an <img role="img">), hence the images by node id.
+    for node in tree.css(_page_selector(text_sources)):
         tag = node.tag
         if tag == "img":
-            images.append(node)
+            images.setdefault(node.mem_id, node)
             continue
         caption = _caption_container(node) if tag in ("figcaption", "div") else None
         if caption is not None:
@@ -336,7 +339,7 @@ def scan_page(tree, text_sources: tuple[str, ...]) -> tuple[list, dict[int, str]
         if region is not None:
             for image in node.css("img"):
                 regions[image.mem_id] = region
-    return images, regions, captions
+    return list(images.values()), regions, captions
 
 
 def _image_texts(attrs: dict, captions: dict[str, dict[int, str]], node_id: int,
