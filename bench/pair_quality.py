@@ -1,6 +1,7 @@
 """How good are the pairs `wit harvest` keeps? Precision and recall of its keep decision on labelled pages (issue 15).
 
     PYTHONPATH=$PWD .venv/bin/python bench/pair_quality.py [--pages 120] [--seed 15] [--queries 200000] [--wat]
+        [any wit harvest flag, e.g. --keep-page-chrome or --text-source alt, to see what a rule is worth]
 
 The labelled set: pages of `wit_pipeline.run.worlds.web` (news, wiki, shop, blog,
 Internet-Archive-like and photo sites, English and four other languages; site chrome
@@ -41,10 +42,10 @@ from wit_pipeline.run.worlds import web as web_world
 PRECISION_GOAL, RECALL_GOAL = 0.95, 0.9
 
 
-def harvest(kind: str, archive: Path, queries: Path, out: Path) -> tuple[dict, dict, list[dict]]:
+def harvest(kind: str, archive: Path, queries: Path, out: Path, extra: list[str]) -> tuple[dict, dict, list[dict]]:
     """Run `wit harvest` on one archive; (stats.json, skipped_examples.json, candidate rows)."""
     argv = ["harvest", "--queries", str(queries), "--out", str(out), f"--{kind}", str(archive),
-            "--per-query-cap", "100000000"]
+            "--per-query-cap", "100000000", *extra]
     started = time.monotonic()
     log = out.parent / f"harvest-{kind}.log"
     with open(log, "w") as stream, contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200_000, help="query-list size (default 200000)")
     parser.add_argument("--wat", action="store_true", help="also harvest the WAT of the same pages")
     parser.add_argument("--work", help="folder for the archives and outputs (default: a temporary one)")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="pair_quality-") as scratch:
         work = Path(args.work or scratch)
@@ -131,11 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         web_world.write_archives(pages, warc_path=str(warc), wat_path=str(wat) if args.wat else None)
         web_world.write_queries(str(queries), args.queries, seed=args.seed)
 
-        stats, examples, rows = harvest("warc", warc, queries, work / "out-warc")
+        stats, examples, rows = harvest("warc", warc, queries, work / "out-warc", extra)
         warc_result = score(images, rows, lambda image: image.url)
         report("WARC", warc_result, stats, examples)
         if args.wat:
-            stats, examples, rows = harvest("wat", wat, queries, work / "out-wat")
+            stats, examples, rows = harvest("wat", wat, queries, work / "out-wat", extra)
             report("WAT (alt and title only)", score(images, rows, lambda image: image.src_url), stats, examples)
     met = warc_result["precision"] >= PRECISION_GOAL and warc_result["recall"] >= RECALL_GOAL
     print(f"\nWARC goal {'met' if met else 'NOT met'}")
