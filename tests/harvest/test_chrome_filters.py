@@ -121,7 +121,7 @@ def test_choose_tries_an_images_texts_in_order():
         _image(("alt", "Silhouette of a horse"), ("figcaption", "A horse at dusk")),  # the first good one wins
     ]
     choices = text_filter.choose_batch(refs, match_batch)
-    assert [(c.text_source, c.text, c.reason, c.matched) for c in choices] == [
+    assert [(c.text_source, c.text, c.reason, tuple(c.matched)) for c in choices] == [
         ("figcaption", "Silhouette of a horse", None, ("horse",)),
         ("figcaption", "A white horse galloping on the beach", None, ("horse",)),
         ("title", "Fresco of water lilies, the Uffizi", None, ("horse",)),

@@ -33,10 +33,11 @@ def batch_of(images: list[ImageRef]) -> pa.RecordBatch:
 
 def test_image_batches_hold_every_image_ref_field_and_whole_pages():
     assert IMAGE_SCHEMA.names == ["url", "text", "page_url", "source", "width", "height", "text_source", "region",
-                                  "page_language", "more_text_sources", "more_texts"]
+                                  "page_language", "more_texts"]
     images = refs(("A cat", 10), ("", None), ("A dog", 300))
     images[0] = dataclasses.replace(images[0], text_source="alt", region="nav", page_language="en",
-                                    more_text_sources=("figcaption", "title"), more_texts=("A cat, asleep", "Cat"))
+                                    more_texts="figcaption\tA cat, asleep\ntitle\tCat")
+    assert images[0].texts() == (("alt", "A cat"), ("figcaption", "A cat, asleep"), ("title", "Cat"))
     images[2] = dataclasses.replace(images[2], page_url="http://other.test/")
     builder = ImageBatchBuilder(max_rows=1)
     assert builder.add(images[0]) is None and builder.add(images[1]) is None   # one page: never split

@@ -30,8 +30,6 @@ _ARROW_TYPES = {str: pa.string(), int: pa.int32(), float: pa.float64(), bool: pa
 def _arrow_type(annotation) -> pa.DataType:
     if isinstance(annotation, str):
         annotation = eval(annotation, vars(typing))  # `from __future__ import annotations`: "int | None"
-    if typing.get_origin(annotation) is tuple:        # tuple[str, ...]: a list column
-        return pa.list_(_arrow_type(typing.get_args(annotation)[0]))
     for python_type, arrow_type in _ARROW_TYPES.items():
         if annotation is python_type or python_type in typing.get_args(annotation):
             return arrow_type
@@ -78,8 +76,7 @@ class ImageBatchBuilder:
 
 def image_refs(batch: pa.RecordBatch) -> list[ImageRef]:
     """The references of a batch (tests, and readers of small batches)."""
-    tuples = [field.name for field in IMAGE_SCHEMA if pa.types.is_list(field.type)]
-    return [ImageRef(**{**row, **{name: tuple(row[name]) for name in tuples}}) for row in batch.to_pylist()]
+    return [ImageRef(**row) for row in batch.to_pylist()]
 
 
 class Tally:

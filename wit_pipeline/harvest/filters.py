@@ -165,15 +165,14 @@ class ImageTexts(NamedTuple):
     page_language: str | None = None
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     """What `TextFilter.choose_batch` decided for one image: the kept text, its source and
     its queries; or, when none of its texts passed, the reason (see `choose_batch`)."""
 
     text_source: str | None
     text: str
     reason: str | None                       # None: kept
-    matched: tuple[str, ...] = ()
+    matched: Sequence[str] = ()
     decisions: tuple[Decision, ...] = ()     # every language decision made on the image's texts
 
     @property
@@ -182,14 +181,16 @@ class Choice:
 
 
 NO_QUERY_MATCH = "no_query_match"
-_STAGE = {NO_QUERY_MATCH: 1, WRONG_LANGUAGE: 2}   # how far a rejected text got: text/image rules are 0
+_NO_TEXT = Choice(None, "", "empty_text")
+_UNSEEN = object()
+_KEPT = 3   # how far a text got: 0 text/image rule broken, 1 no query match, 2 wrong language, 3 kept
 
 
 class TextFilter:
     """The rules of one run. `vocabulary`: the query list's tokens (see `language.LanguageCheck`).
 
-    Language decisions are remembered per text (and whether its page declares --lang):
-    alt-texts repeat across a site's pages.
+    Text rules and language decisions (per text and whether its page declares --lang) are
+    remembered, up to `_REMEMBERED` texts each: alt-texts repeat across a site's pages.
     """
 
     _REMEMBERED = 1 << 16
@@ -199,9 +200,19 @@ class TextFilter:
         self.language = (LanguageCheck(self.config.lang, self.config.min_lang_score, vocabulary)
                          if self.config.lang else None)
         self._decisions: dict[tuple[str, bool], Decision] = {}
+        self._reasons: dict[str, str | None] = {}
 
     def text_reason(self, text: str) -> str | None:
-        """The first text rule `text` breaks (no language, no image rules), or None."""
+        """The first text rule `text` breaks (no language, no image rules), or None; remembered
+        per text, as language decisions are (a site's chrome repeats on every page)."""
+        reason = self._reasons.get(text, _UNSEEN)
+        if reason is _UNSEEN:
+            if len(self._reasons) >= self._REMEMBERED:
+                self._reasons.clear()
+            reason = self._reasons[text] = self._text_reason(text)
+        return reason
+
+    def _text_reason(self, text: str) -> str | None:
         config = self.config
         if not text:
             return "empty_text"
@@ -254,37 +265,41 @@ class TextFilter:
         until one of the image's texts passes). When none passes, the text that got
         furthest (a failed language check, else no query match, else the first text) and
         why it failed: each image is counted once, under one reason."""
-        candidates: list[list[tuple[str | None, str, str | None]]] = []   # per image: (source, text, reason)
+        text_reason, image_reason = self.text_reason, self.image_reason
+        candidates: list[list[tuple[str | None, str, str | None]] | None] = []   # per image: (source, text, reason)
         to_match: list[str] = []
         for image in images:
             if not image.texts:
-                candidates.append([(None, "", "empty_text")])
+                candidates.append(None)
                 continue
-            image_reason = self.image_reason(image.width, image.height, image.region)
-            listed = []
-            for source, text in image.texts:
-                reason = self.text_reason(text) or image_reason
-                listed.append((source, text, reason))
-                if reason is None:
-                    to_match.append(text)
+            broken = image_reason(image.width, image.height, image.region)
+            listed = [(source, text, text_reason(text) or broken) for source, text in image.texts]
+            to_match += [text for _, text, reason in listed if reason is None]
             candidates.append(listed)
-        matches = iter(match_batch(to_match) if match_batch is not None and to_match else [None] * len(to_match))
+        matches = iter(match_batch(to_match)) if match_batch is not None and to_match else None
         choices = []
         for image, listed in zip(images, candidates):
-            best, decisions = None, []
+            if listed is None:
+                choices.append(_NO_TEXT)
+                continue
+            best, best_stage, decisions = None, -1, ()
             for source, text, reason in listed:
-                matched = next(matches) if reason is None else None   # consumed in order, whatever happens
-                if best is not None and best.reason is None:
-                    continue                                         # an earlier text of the image is kept
-                if reason is None and match_batch is not None and not matched:
-                    reason = NO_QUERY_MATCH
-                if reason is None and self.language is not None:
-                    decision = self.language_decision(text, image.page_language)
-                    decisions.append(decision)
-                    reason = None if decision.accepted else WRONG_LANGUAGE
-                if best is None or _STAGE.get(reason, 3 if reason is None else 0) > _STAGE.get(best.reason, 0):
-                    best = Choice(source, text, reason, tuple(matched or ()))
-            choices.append(Choice(best.text_source, best.text, best.reason, best.matched, tuple(decisions)))
+                matched = next(matches) if reason is None and matches is not None else None  # consumed in order
+                if best_stage == _KEPT:
+                    continue                                        # an earlier text of the image is kept
+                stage = 0
+                if reason is None:
+                    if match_batch is not None and not matched:
+                        reason, stage = NO_QUERY_MATCH, 1
+                    elif self.language is not None:
+                        decision = self.language_decision(text, image.page_language)
+                        decisions += (decision,)
+                        reason, stage = (None, _KEPT) if decision.accepted else (WRONG_LANGUAGE, 2)
+                    else:
+                        stage = _KEPT
+                if stage > best_stage:
+                    best, best_stage = (source, text, reason, matched or ()), stage
+            choices.append(Choice(*best, decisions))
         return choices
 
     def choose(self, ref, match_batch: Callable[[list[str]], list] | None = None) -> Choice:

@@ -29,8 +29,7 @@ from __future__ import annotations
 
 import threading
 import unicodedata
-from dataclasses import dataclass
-from typing import Container
+from typing import Container, NamedTuple
 
 from queries.schema import tokenize
 
@@ -57,10 +56,15 @@ _SCRIPTS = {
 }
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     accepted: bool
     by: str        # model | script | dictionary | page_language
+
+
+# The only decisions there are: shared, never allocated per text.
+MODEL_ACCEPTED, MODEL_REJECTED = Decision(True, "model"), Decision(False, "model")
+DICTIONARY_ACCEPTED, DICTIONARY_REJECTED = Decision(True, "dictionary"), Decision(False, "dictionary")
+SCRIPT_REJECTED, PAGE_LANGUAGE_ACCEPTED = Decision(False, "script"), Decision(True, "page_language")
 
 
 class LanguageIdentifier:
@@ -183,26 +187,26 @@ class LanguageCheck:
             return self._decide_short(text, page_language)
         lang, score = self.identifier.detect(text)
         if lang == self.target:
-            return Decision(score >= self.min_score, "model")
+            return MODEL_ACCEPTED if score >= self.min_score else MODEL_REJECTED
         if score >= CONFIDENT_SCORE or self.vocabulary is None:
-            return Decision(False, "model")
+            return MODEL_REJECTED
         share = known_share(text, self.vocabulary, common_words_only=True)
-        return Decision(share is not None and share >= LONG_KNOWN_SHARE, "dictionary")
+        return DICTIONARY_ACCEPTED if share is not None and share >= LONG_KNOWN_SHARE else DICTIONARY_REJECTED
 
     def _decide_short(self, text: str, page_language: str | None) -> Decision:
         if self.scripts is not None:
             share = script_share(text, self.scripts)
             if share is not None and share < 0.5:
-                return Decision(False, "script")
+                return SCRIPT_REJECTED
         lang, score = self.identifier.detect(text)
         if lang != self.target and score >= CONFIDENT_SCORE:
-            return Decision(False, "model")
+            return MODEL_REJECTED
         if self.vocabulary is not None:
             share = known_share(text, self.vocabulary)
             if share is not None and share > SHORT_KNOWN_SHARE:
-                return Decision(True, "dictionary")
+                return DICTIONARY_ACCEPTED
         if page_language == self.target:
-            return Decision(True, "page_language")
+            return PAGE_LANGUAGE_ACCEPTED
         if self.vocabulary is not None:
-            return Decision(False, "dictionary")
-        return Decision(lang == self.target and score >= self.min_score, "model")
+            return DICTIONARY_REJECTED
+        return MODEL_ACCEPTED if lang == self.target and score >= self.min_score else MODEL_REJECTED

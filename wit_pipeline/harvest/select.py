@@ -19,14 +19,16 @@ the site-level rule (repeats/).
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from wit_pipeline.harvest.filters import NO_QUERY_MATCH, ImageTexts, TextFilter
+from wit_pipeline.harvest.filters import NO_QUERY_MATCH, WRONG_LANGUAGE, ImageTexts, TextFilter
 from wit_pipeline.harvest.matcher import QueryMatcher
 from wit_pipeline.harvest.repeats import SiteCounts
 from wit_pipeline.harvest.schema import pair_uid
+from wit_pipeline.harvest.sources.html import split_more_texts
 
 MATCHED_TYPE = pa.list_(pa.string())
 
@@ -37,17 +39,15 @@ class Selection:
     counts: dict[str, int] = field(default_factory=dict)  # counter name -> n > 0
 
 
-def _image_texts(batch: pa.RecordBatch) -> list[ImageTexts]:
+def _image_texts(batch: pa.RecordBatch, texts: list[str], sources: list[str | None]) -> list[ImageTexts]:
     column = batch.column
-    texts, sources = column("text").to_pylist(), column("text_source").to_pylist()
-    more_sources, more_texts = column("more_text_sources").to_pylist(), column("more_texts").to_pylist()
     images = []
-    for text, source, extra_sources, extra_texts, width, height, region, language in zip(
-            texts, sources, more_sources, more_texts, column("width").to_pylist(), column("height").to_pylist(),
-            column("region").to_pylist(), column("page_language").to_pylist()):
+    for text, source, more, width, height, region, language in zip(
+            texts, sources, column("more_texts").to_pylist(), column("width").to_pylist(),
+            column("height").to_pylist(), column("region").to_pylist(), column("page_language").to_pylist()):
         found = ((source, text),) if text else ()
-        if extra_texts:
-            found += tuple(zip(extra_sources, extra_texts))
+        if more:
+            found += split_more_texts(more)
         images.append(ImageTexts(found, width, height, region, language))
     return images
 
@@ -71,43 +71,53 @@ class CandidateSelector:
         return found
 
     def select(self, batch: pa.RecordBatch) -> Selection:
-        selection = Selection(None)
-        counts = selection.counts
-
-        def count(name: str, n: int = 1) -> None:
-            counts[name] = counts.get(name, 0) + n
-
-        choices = self.text_filter.choose_batch(_image_texts(batch), self.matcher.match_batch)
+        texts, sources = batch.column("text").to_pylist(), batch.column("text_source").to_pylist()
+        choices = self.text_filter.choose_batch(_image_texts(batch, texts, sources), self.matcher.match_batch)
         page_urls, urls = batch.column("page_url").to_pylist(), batch.column("url").to_pylist()
-        rows = []
+        rows, reasons, decisions, passed = [], Counter(), Counter(), 0
         for row, choice in enumerate(choices):
-            for decision in choice.decisions:
-                count(f"language.{decision.by}_{'accepted' if decision.accepted else 'rejected'}")
-            if choice.passed_text_rules:
-                count("pairs.passed_filters")
-            if choice.reason is None:
+            if choice.decisions:
+                decisions.update(choice.decisions)
+            reason = choice.reason
+            if reason is None:
                 rows.append(row)
+                passed += 1
                 continue
-            name = "pairs.no_query_match" if choice.reason == NO_QUERY_MATCH else f"filtered.{choice.reason}"
-            count(name)
-            if name.startswith("filtered."):
-                self._example(name, f"{choice.text[:120]} | {page_urls[row] or urls[row]}")
+            reasons[reason] += 1
+            if reason == NO_QUERY_MATCH or reason == WRONG_LANGUAGE:
+                passed += 1
+            if reason != NO_QUERY_MATCH:
+                self._example(f"filtered.{reason}", choice.text[:120], page_urls[row] or urls[row])
+        counts = {("pairs.no_query_match" if reason == NO_QUERY_MATCH else f"filtered.{reason}"): n
+                  for reason, n in reasons.items()}
+        counts.update((f"language.{decision.by}_{'accepted' if decision.accepted else 'rejected'}", n)
+                      for decision, n in decisions.items())
+        if passed:
+            counts["pairs.passed_filters"] = passed
+        selection = Selection(None, counts)
         if self.count_sites:
             self.sites.add_pages(page_urls)
         if rows:
-            count("pairs.matched", len(rows))
-            selection.candidates = found = self._candidates(batch, rows, [choices[row] for row in rows])
+            counts["pairs.matched"] = len(rows)
+            kept = [choices[row] for row in rows]
+            later_text = any(choice.text_source != sources[row] for row, choice in zip(rows, kept))
+            selection.candidates = found = self._candidates(batch, rows, kept, later_text)
             if self.count_sites:
                 self.sites.add_candidates([page_urls[row] for row in rows], found.column("uid").to_pylist(),
                                           found.column("text").to_pylist())
         return selection
 
-    def _example(self, name: str, detail: str) -> None:
-        """Keep the `self.examples` smallest details per name (deterministic, whatever the batches)."""
+    def _example(self, name: str, text: str, page: str) -> None:
+        """Keep the `self.examples` smallest "text | page" details per name (deterministic,
+        whatever the batches); the detail is only built when it can be one of them."""
         kept = self._examples.setdefault(name, [])
+        full = len(kept) >= self.examples
+        if full and text + " |" > kept[-1]:
+            return
+        detail = f"{text} | {page}"
         if detail in kept:
             return
-        if len(kept) < self.examples:
+        if not full:
             kept.append(detail)
             kept.sort()
         elif detail < kept[-1]:
@@ -115,13 +125,16 @@ class CandidateSelector:
             kept.sort()
 
     @staticmethod
-    def _candidates(batch: pa.RecordBatch, rows: list[int], kept: list) -> pa.RecordBatch:
+    def _candidates(batch: pa.RecordBatch, rows: list[int], kept: list, later_text: bool) -> pa.RecordBatch:
+        """The kept rows with `uid` and `matched`; `text` and `text_source` set to the chosen
+        ones when an image's first text was not the one kept (`later_text`)."""
         candidates = batch.take(pa.array(rows, pa.int32()))
         texts = [choice.text for choice in kept]
-        for name, values in (("text", texts), ("text_source", [choice.text_source for choice in kept])):
-            index = candidates.schema.get_field_index(name)
-            candidates = candidates.set_column(index, name, pa.array(values, pa.string()))
+        if later_text:
+            for name, values in (("text", texts), ("text_source", [choice.text_source for choice in kept])):
+                index = candidates.schema.get_field_index(name)
+                candidates = candidates.set_column(index, name, pa.array(values, pa.string()))
         urls = candidates.column("url").to_pylist()
         candidates = candidates.append_column("uid", pa.array([pair_uid(url, text) for url, text in zip(urls, texts)],
                                                               pa.string()))
-        return candidates.append_column("matched", pa.array([list(choice.matched) for choice in kept], MATCHED_TYPE))
+        return candidates.append_column("matched", pa.array([choice.matched for choice in kept], MATCHED_TYPE))

@@ -45,7 +45,7 @@ from wit_pipeline.harvest.language import primary_language
 from wit_pipeline.harvest.sources import DEFAULT_MAX_RECORD_BYTES
 from wit_pipeline.harvest.sources.archive_stream import SCAN_CHUNK, ArchiveStream
 from wit_pipeline.harvest.sources.html import (DEFAULT_TEXT_SOURCES, ImageRef, clean_text, extract_page,
-                                               is_html_content_type, resolve_url)
+                                               is_html_content_type, join_more_texts, resolve_url)
 
 RECORD_MAGIC = b"WARC/1."
 _RECORD_START = b"WARC/"
@@ -308,8 +308,7 @@ def wat_images(payload: bytes, name: str, text_sources: tuple[str, ...] = DEFAUL
                 found.append((source, text))
         yield ImageRef(url=url, text=found[0][1] if found else "", page_url=page_url, source="wat",
                        text_source=found[0][0] if found else None, page_language=page_language,
-                       more_text_sources=tuple(source for source, _ in found[1:]),
-                       more_texts=tuple(text for _, text in found[1:]))
+                       more_texts=join_more_texts(found[1:]))
 
 
 def _too_large(record: _Record, name: str, max_record_bytes: int, size: str) -> Skip:

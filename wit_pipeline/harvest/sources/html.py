@@ -77,8 +77,10 @@ class ImageRef:
     """One image reference found on a page (or a URL-list row): the raw material of a pair.
 
     `text` is the image's first text in `--text-source` order (from `text_source`);
-    `more_text_sources`/`more_texts` its further candidates, in that order. Every field is
-    a column of harvest's image batches (batches.IMAGE_SCHEMA).
+    `more_texts` its further candidates, in that order, as "source<TAB>text" lines (None
+    when there are none): a cleaned text holds no tab nor line break (`clean_text`), and a
+    string column costs the image batches a hundred times less than a list column. Every
+    field is a column of harvest's image batches (batches.IMAGE_SCHEMA).
     """
 
     url: str
@@ -90,14 +92,24 @@ class ImageRef:
     text_source: str | None = None     # alt, figcaption, ...; None for URL-list captions
     region: str | None = None          # header, nav, aside or footer: the image is page chrome
     page_language: str | None = None   # the page's declared language (`<html lang>`, primary subtag)
-    more_text_sources: tuple[str, ...] = ()
-    more_texts: tuple[str, ...] = ()
+    more_texts: str | None = None
 
     def texts(self) -> tuple[tuple[str | None, str], ...]:
         """(text_source, text) candidates in order; empty when the image has no text."""
         if not self.text:
             return ()
-        return ((self.text_source, self.text),) + tuple(zip(self.more_text_sources, self.more_texts))
+        return ((self.text_source, self.text),) + split_more_texts(self.more_texts)
+
+
+def join_more_texts(texts: list[tuple[str, str]]) -> str | None:
+    """(text_source, text) pairs -> the `ImageRef.more_texts` string."""
+    return "\n".join(f"{source}\t{text}" for source, text in texts) if texts else None
+
+
+def split_more_texts(more_texts: str | None) -> tuple[tuple[str, str], ...]:
+    if not more_texts:
+        return ()
+    return tuple(tuple(line.split("\t", 1)) for line in more_texts.split("\n"))
 
 
 @dataclass
@@ -421,7 +433,5 @@ def extract_page(body: bytes | str, page_url: str, source: str, *, content_type:
                                       width=parse_dimension(attrs.get("width")),
                                       height=parse_dimension(attrs.get("height")),
                                       text_source=first_source, region=regions.get(node_id),
-                                      page_language=page_language,
-                                      more_text_sources=tuple(text_source for text_source, _ in texts[1:]),
-                                      more_texts=tuple(text for _, text in texts[1:])))
+                                      page_language=page_language, more_texts=join_more_texts(texts[1:])))
     return result
