@@ -118,3 +118,15 @@ def test_a_bad_text_source_is_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "wit harvest: error: --text-source 'alt,caption': choose from alt,figcaption,thumbcaption,aria-label,title "
         "(unknown: caption)")
+
+
+def test_help_shows_the_defaults_of_the_new_flags(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["harvest", "--help"])
+    assert stop.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    for text in ("--lang LANG keep texts in this language (default en;",
+                 "(default alt,figcaption,thumbcaption,aria-label,title;",
+                 "(banners, slogans; default 3, 0 = off)", "--site-repeat-share FRACTION see --site-repeat-min-pages "
+                 "(default 0.5)"):
+        assert text in shown, text
