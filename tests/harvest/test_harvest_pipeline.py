@@ -14,6 +14,7 @@ from tests.harvest.fixtures import (LoopbackSite, balance_in_memory, crawl_site_
                                    warc_bytes, write_queries, zipf_pairs)
 from wit_pipeline import cli
 from wit_pipeline.harvest import balance
+from wit_pipeline.harvest.candidates import split_into_partitions
 from wit_pipeline.harvest.pipeline import Balance
 from wit_pipeline.harvest.schema import pair_uid
 from wit_pipeline.core.options import make_pipeline, pipeline_options
@@ -139,10 +140,12 @@ def test_stats_account_for_everything_skipped(harvested):
     assert stats["skipped"] == {
         "corrupt_gzip_member": 1, "data_url": 1, "no_image_url": 1, "not_html": 1,
         "crawl_http_404": 1, "crawl_not_html": 1, "crawl_robots_disallowed": 1}
-    assert stats["filtered"] == {"boilerplate_text": 1, "file_name_text": 1, "tiny_declared_size": 1,
-                                 "wrong_language": 1}
+    # Language identification runs only on texts that matched a query: the French alt
+    # ("Un chat noir dort...") matches none, so it counts as no_query_match.
+    assert stats["filtered"] == {"boilerplate_text": 1, "file_name_text": 1, "tiny_declared_size": 1}
     assert stats["pairs"]["duplicates_dropped"] == 1
-    assert stats["pairs"]["no_query_match"] == 2
+    assert stats["pairs"]["no_query_match"] == 3
+    assert stats["pairs"]["passed_filters"] == 3 + stats["pairs"]["matched"]
     assert stats["pairs"]["unique"] == 11
     assert stats["pairs"]["kept"] + stats["pairs"]["dropped_over_cap"] == 11
     assert stats["seen"]["crawl_pages_fetched"] == 5 and stats["seen"]["crawl_links_offsite"] == 1
@@ -150,17 +153,27 @@ def test_stats_account_for_everything_skipped(harvested):
     assert "shop.test/pic.jpg" in stats["skipped_examples"]["not_html"]
     assert "damaged.warc.gz" in stats["skipped_examples"]["corrupt_gzip_member"]
     examples = json.loads((harvested["out"] / "skipped_examples.json").read_text())
-    assert sorted(examples) == sorted(stats["skipped"])  # every reason has its examples on file
+    # every skip reason and every filter rule has its examples on file
+    assert sorted(examples) == sorted([*stats["skipped"], *(f"filtered.{reason}" for reason in stats["filtered"])])
+    assert examples["filtered.boilerplate_text"] == ["Company logo | http://shop.test/1"]
     n = -(-stats["pairs"]["kept"] // 3)  # --shard-size 3
     assert stats["outputs"]["candidates"] == [f"candidates-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
     assert len(read_rows(harvested["out"])) == stats["pairs"]["kept"]
 
 
-def test_identical_output_across_reruns_and_worker_counts(harvested):
+def test_identical_output_across_reruns_and_worker_counts(harvested, monkeypatch):
     first = output_bytes(harvested["out"])
     again = harvested["tmp"] / "again"
     assert run_harvest(harvested["inputs"], again) == 0
     assert output_bytes(again) == first
+    # Candidates spread over many partitions (dedup and balance per partition): the same files.
+    from wit_pipeline.harvest import command
+    monkeypatch.setattr(command, "ARCHIVE_BYTES_PER_PARTITION", 300)
+    monkeypatch.setattr(command, "URL_LIST_BYTES_PER_PARTITION", 300)
+    partitioned = harvested["tmp"] / "partitioned"
+    assert run_harvest(harvested["inputs"], partitioned) == 0
+    assert output_bytes(partitioned) == first
+    monkeypatch.undo()
     multi = harvested["tmp"] / "multi"
     assert run_harvest(harvested["inputs"], multi, "--direct_running_mode", "multi_processing",
                        "--direct_num_workers", "2") == 0
@@ -171,6 +184,7 @@ def test_identical_output_across_reruns_and_worker_counts(harvested):
         numbers.pop("seconds")
         return numbers
     assert stats(multi) == stats(harvested["out"])  # metrics from 2 worker processes add up the same
+    assert stats(partitioned) == stats(harvested["out"])
     # A re-run into the same OUT with other shards replaces the old shard set.
     assert run_harvest(harvested["inputs"], again, "--shard-size", "100") == 0
     assert sorted(n for n in os.listdir(again) if n.startswith("candidates-")) == ["candidates-00000-of-00001.parquet"]
@@ -180,14 +194,15 @@ def test_identical_output_across_reruns_and_worker_counts(harvested):
 def test_balance_transform_equals_reference():
     cap = 40
     pairs = zipf_pairs(6_000, 400, seed=5)
+    table = pa.table({"uid": [u for u, _ in pairs], "matched": [m for _, m in pairs]})
     for mode in (balance.EXACT, balance.METACLIP):
         kept_uids, counts = balance_in_memory(pairs, cap, mode)
         pipeline = make_pipeline(pipeline_options([]))
         result = (pipeline
-                  | f"Pairs{mode}" >> beam.Create([{"uid": u, "matched": m} for u, m in pairs])
+                  | f"Partitions{mode}" >> beam.Create(split_into_partitions(table, 7))
                   | f"Balance{mode}" >> Balance(cap, mode))
-        assert_that(result["kept"] | f"Uids{mode}" >> beam.Map(lambda p: p["uid"]), equal_to(kept_uids),
-                    label=f"Kept{mode}")
+        kept = result["kept"] | f"Uids{mode}" >> beam.FlatMap(lambda item: item[1].column("uid").to_pylist())
+        assert_that(kept, equal_to(kept_uids), label=f"Kept{mode}")
         assert_that(result["query_counts"], equal_to(list(counts.items())), label=f"Counts{mode}")
         pipeline.run().wait_until_finish()
         if mode == balance.EXACT:

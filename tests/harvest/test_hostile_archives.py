@@ -23,6 +23,7 @@ from warcio.warcwriter import WARCWriter
 
 from tests.harvest.fixtures import HTML, LoopbackSite, member_offsets, wat_record, warc_bytes, write_queries
 from wit_pipeline import cli
+from wit_pipeline.harvest.batches import image_refs
 from wit_pipeline.harvest.sources.html import ImageRef
 from wit_pipeline.harvest.sources.archives import Counted, Skip, read_archive
 
@@ -432,14 +433,15 @@ def test_unreadable_file_and_reader_failure_are_counted(tmp_path, monkeypatch):
     assert skips_of(read.process(str(tmp_path))) == [
         ("unreadable_archive", f"{tmp_path}: IsADirectoryError: [Errno 21] Is a directory: '{tmp_path}'")]
 
-    def failing_reader(stream, name, max_record_bytes):
+    def failing_reader(stream, name, max_record_bytes, text_sources):
         yield ImageRef(url="http://a.test/x.jpg", text="a cat", page_url=None, source="warc")
         raise RuntimeError("unforeseen")
 
     monkeypatch.setattr(harvest, "read_archive", failing_reader)
     (tmp_path / "a.warc").write_bytes(b"x")
     outputs = list(read.process(str(tmp_path / "a.warc")))
-    assert isinstance(outputs[0], ImageRef)   # what was read before the failure is kept
+    # what was read before the failure is kept
+    assert image_refs(outputs[0]) == [ImageRef(url="http://a.test/x.jpg", text="a cat", page_url=None, source="warc")]
     assert skips_of(outputs) == [("archive_reader_error", f"{tmp_path}/a.warc: RuntimeError: unforeseen")]
 
 

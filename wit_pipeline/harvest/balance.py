@@ -100,3 +100,42 @@ def validate_balance(cap: int, mode: str) -> None:
         raise ValueError(f"--per-query-cap must be >= 1, got {cap}")
     if mode not in BALANCE_MODES:
         raise ValueError(f"--balance must be one of {', '.join(BALANCE_MODES)}, got {mode!r}")
+
+
+# The same rules on a partition's rows at once (pipeline.Balance): per query a BottomK (exact)
+# or a count (metaclip) to merge over partitions, then each row's decision.
+
+def bottom_k_per_query(uids: list[str], matched: list[list[str]], cap: int) -> dict[str, BottomK]:
+    per_query: dict[str, BottomK] = {}
+    for uid, queries in zip(uids, matched):
+        for query in queries:
+            found = per_query.get(query)
+            if found is None:
+                found = per_query[query] = BottomK(cap)
+            found.add(rank_key(uid, query))
+    return per_query
+
+
+def count_per_query(matched: list[list[str]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for queries in matched:
+        for query in queries:
+            counts[query] = counts.get(query, 0) + 1
+    return counts
+
+
+def decide(uids: list[str], matched: list[list[str]], limits: Mapping[str, int], cap: int,
+           mode: str) -> tuple[list[int], dict[str, int]]:
+    """(rows kept, {query: rows kept on its behalf}); `limits` holds only the queries over the cap."""
+    kept_rows: list[int] = []
+    kept_for: dict[str, int] = {}
+    for row, (uid, queries) in enumerate(zip(uids, matched)):
+        if limits and any(query in limits for query in queries):
+            queries = (kept_for_exact(uid, queries, limits) if mode == EXACT
+                       else kept_for_metaclip(uid, queries, limits, cap))
+            if not queries:
+                continue
+        kept_rows.append(row)
+        for query in queries:
+            kept_for[query] = kept_for.get(query, 0) + 1
+    return kept_rows, kept_for

@@ -1,112 +1,149 @@
 """The Beam side of `wit harvest`: one composite PTransform per step, and `Harvest` chaining them.
 
-    ReadSources                            archives, url lists, a crawl -> ImageRefs (+ skips)
-    FilterAndMatch                         ImageRefs -> candidate rows (filters, uid, queries)
-    DropDuplicates                         one row per uid
-    Balance                                at most `cap` rows kept per query
-    WriteCandidates / WriteQueryCounts     OUT/candidates-*.parquet, OUT/query_counts.parquet
+    ReadSources          archives, url lists, a crawl -> image batches (+ skip examples)
+    SelectCandidates     image batch -> candidate batch (filters, matching, language ID),
+                         buffered and keyed by uid partition; site-level counts
+    FindSiteRepeats      site-level counts -> (partition, (site, text)) to cut (repeats/)
+    DropDuplicates       (partition, candidates) -> (partition, one row per uid), cut applied
+    Balance              -> (partition, rows kept under the per-query cap) + query counts
+    WriteCandidates      -> OUT/candidates-NNNNN-of-NNNNN.parquet
+    WriteQueryCounts     -> OUT/query_counts.parquet
+    WriteSkipExamples    -> OUT/skipped_examples.json
 
-Every step counts what it drops in the `wit.harvest` metrics (core/counters) and keeps a
-few examples of each file- or record-level skip.
+Elements are Arrow batches, not images: a page has tens of images and the runner's cost
+is per element. Only candidates reach a shuffle. Archives and url lists are read and
+selected in one fused stage (a Reshuffle spreads the file names); the crawl, one DoFn,
+is reshuffled before selection. Every step counts what it drops in the `wit.harvest`
+metrics (core/counters).
 """
 from __future__ import annotations
 
-from typing import Iterable
-
 import apache_beam as beam
 import pyarrow as pa
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.windowed_value import WindowedValue
 
 from wit_pipeline.core import counters, files
 from wit_pipeline.core.console import Progress
-from wit_pipeline.harvest.balance import EXACT, BottomK, kept_for_exact, kept_for_metaclip, rank_key, validate_balance
+from wit_pipeline.harvest import balance, candidates, repeats
+from wit_pipeline.harvest.batches import ImageBatchBuilder, Tally
 from wit_pipeline.harvest.filters import TextFilter, TextFilterConfig
-from wit_pipeline.harvest.matcher import SharedMatchers, normalized_queries, read_query_file
-from wit_pipeline.harvest.schema import (CANDIDATE_SCHEMA, QUERY_COUNT_SCHEMA, candidate_file_count, candidate_file_name,
-                                         candidate_file_of, pair_uid)
+from wit_pipeline.harvest.matcher import SharedMatchers
+from wit_pipeline.harvest.repeats import SiteRepeatConfig
+from wit_pipeline.harvest.repeats.pipeline import FindSiteRepeats
+from wit_pipeline.harvest.schema import QUERY_COUNT_SCHEMA, candidate_file_count, candidate_file_name
+from wit_pipeline.harvest.select import CandidateSelector
 from wit_pipeline.harvest.sources import HarvestSources
 from wit_pipeline.harvest.sources.archives import Counted, Skip, read_archive
 from wit_pipeline.harvest.sources.crawl import CrawlConfig, Crawler, read_seeds
-from wit_pipeline.harvest.sources.html import ImageRef
+from wit_pipeline.harvest.sources.html import DEFAULT_TEXT_SOURCES, ImageRef
 from wit_pipeline.harvest.sources.lists import url_list_images
 
 STAGE = "harvest"
 SKIP_EXAMPLES = 5
-MATCH_BATCH = 512
+SKIPS = "skips"
+SITE_COUNTS = "site_counts"
+# Candidates a selecting DoFn holds before handing them on: large enough that one
+# partition's piece of them is worth an element, small enough to stay a few MB.
+BUFFERED_CANDIDATES = 50_000
 
 
 def _count(name: str, n: int = 1) -> None:
     counters.count(STAGE, name, n)
 
 
-def _route(items: Iterable) -> Iterable:
-    """ImageRefs go on; Skips and Counteds become counters (Skips also an example)."""
-    for item in items:
-        if isinstance(item, ImageRef):
-            _count(f"images_found.{item.source}")
-            yield item
-        elif isinstance(item, Skip):
-            _count(f"skipped.{item.reason}", item.count)
-            yield beam.pvalue.TaggedOutput("skips", (item.reason, item.detail))
-        elif isinstance(item, Counted):
-            _count(f"seen.{item.name}", item.count)
+class _ReadFn(beam.DoFn):
+    """One input -> image batches and skip examples; a subclass's `items(path)` reads it
+    (ImageRefs, Skips and Counteds). Counts are tallied per input and handed to the
+    metrics once."""
+
+    seen_name = ""   # the `seen.` counter of one input of this kind
+
+    def process(self, path):
+        tally, builder = Tally(SKIP_EXAMPLES), ImageBatchBuilder()
+        for item in self.items(path):
+            if isinstance(item, ImageRef):
+                full = builder.add(item)
+                if full is not None:
+                    yield self._found(full)
+            elif isinstance(item, Skip):
+                tally.skip(item.reason, item.detail, item.count)
+            elif isinstance(item, Counted):
+                tally.count(f"seen.{item.name}", item.count)
+        if len(builder):
+            yield self._found(builder.flush())
+        if self.seen_name:
+            tally.count(self.seen_name)
+        for name, n in tally.counts.items():
+            _count(name, n)
+        for example in tally.examples_found():
+            yield beam.pvalue.TaggedOutput(SKIPS, example)
+
+    def _found(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        sources = batch.column("source").to_pylist()
+        for source in set(sources):
+            _count(f"images_found.{source}", sources.count(source))
+        return batch
 
 
-class _ReadArchiveFn(beam.DoFn):
-    """One archive file. Whatever the file holds, what was read from it is kept and the
-    file's problem is a counted skip: one file never fails the run."""
+class _ReadArchiveFn(_ReadFn):
+    """Whatever an archive holds, what was read from it is kept and its problem is a
+    counted skip: one file never fails the run."""
 
-    def __init__(self, max_record_bytes: int) -> None:
-        self.max_record_bytes = max_record_bytes
+    seen_name = "seen.archive_files"
+
+    def __init__(self, max_record_bytes: int, text_sources: tuple[str, ...] = DEFAULT_TEXT_SOURCES) -> None:
+        self.max_record_bytes, self.text_sources = max_record_bytes, text_sources
 
     def setup(self):
         self.progress = Progress("harvest: images found in archives")
 
-    def process(self, path):
+    def items(self, path):
         images = 0
         try:
             with files.open_read(path) as stream:
-                for item in _route(read_archive(stream, path, self.max_record_bytes)):
+                for item in read_archive(stream, path, self.max_record_bytes, self.text_sources):
                     images += isinstance(item, ImageRef)
                     yield item
         except OSError as exc:  # unreadable storage: what was read so far is kept
-            yield from _route([Skip("unreadable_archive", f"{path}: {type(exc).__name__}: {str(exc)[:160]}")])
+            yield Skip("unreadable_archive", f"{path}: {type(exc).__name__}: {str(exc)[:160]}")
         except Exception as exc:  # a reader bug on some unforeseen bytes must not fail the whole run
-            yield from _route([Skip("archive_reader_error", f"{path}: {type(exc).__name__}: {str(exc)[:160]}")])
-        _count("seen.archive_files")
+            yield Skip("archive_reader_error", f"{path}: {type(exc).__name__}: {str(exc)[:160]}")
         self.progress.update("images", images)
 
 
-class _ReadUrlListFn(beam.DoFn):
+class _ReadUrlListFn(_ReadFn):
+    seen_name = "seen.url_list_files"
+
     def __init__(self, input_format: str, url_col: str, caption_col: str) -> None:
         self.input_format, self.url_col, self.caption_col = input_format, url_col, caption_col
 
-    def process(self, path):
-        yield from _route(url_list_images(path, self.input_format, self.url_col, self.caption_col))
-        _count("seen.url_list_files")
+    def items(self, path):
+        return url_list_images(path, self.input_format, self.url_col, self.caption_col)
 
 
-class _CrawlFn(beam.DoFn):
+class _CrawlFn(_ReadFn):
     """The whole crawl in one DoFn: its frontier, visited set and page budget are global."""
 
-    def __init__(self, policy, config: CrawlConfig) -> None:
-        self.policy, self.config = policy, config
+    def __init__(self, policy, config: CrawlConfig, text_sources: tuple[str, ...]) -> None:
+        self.policy, self.config, self.text_sources = policy, config, text_sources
 
     def setup(self):
         from wit_pipeline.core.net import Fetcher
 
         self.fetcher = Fetcher(self.policy)
 
-    def process(self, seeds_path):
+    def items(self, seeds_path):
         seeds = read_seeds(files.read_bytes(seeds_path).decode("utf-8", errors="replace"))
         _count("seen.crawl_seeds", len(seeds))
-        yield from _route(Crawler(self.fetcher, self.config).crawl(seeds))
+        return Crawler(self.fetcher, self.config, self.text_sources).crawl(seeds)
 
     def teardown(self):
         self.fetcher.close()
 
 
 class ReadSources(beam.PTransform):
-    """PBegin -> {"images": ImageRefs of every source, "skips": (reason, detail)}."""
+    """PBegin -> {"images": image batches (batches.IMAGE_SCHEMA), "skips": (reason, detail) examples}."""
 
     def __init__(self, sources: HarvestSources, fetch_policy=None, crawl_config: CrawlConfig | None = None) -> None:
         super().__init__()
@@ -125,128 +162,114 @@ class ReadSources(beam.PTransform):
             outputs.append(pbegin
                            | "ArchivePaths" >> beam.Create(sorted(sources.archives))
                            | "SpreadArchives" >> beam.Reshuffle()
-                           | "ReadArchives" >> beam.ParDo(_ReadArchiveFn(sources.max_record_bytes)).with_outputs(
-                               "skips", main="images"))
+                           | "ReadArchives" >> beam.ParDo(_ReadArchiveFn(
+                               sources.max_record_bytes, sources.text_sources)).with_outputs(SKIPS, main="images"))
         if sources.url_lists:
             outputs.append(pbegin
                            | "UrlListPaths" >> beam.Create(sorted(sources.url_lists))
                            | "SpreadUrlLists" >> beam.Reshuffle()
                            | "ReadUrlLists" >> beam.ParDo(_ReadUrlListFn(
                                sources.input_format, sources.url_col, sources.caption_col)).with_outputs(
-                                   "skips", main="images"))
+                                   SKIPS, main="images"))
         if sources.crawl_seeds:
-            outputs.append(pbegin
-                           | "SeedFile" >> beam.Create([sources.crawl_seeds])
-                           | "Crawl" >> beam.ParDo(_CrawlFn(self.fetch_policy, self.crawl_config)).with_outputs(
-                               "skips", main="images"))
-        return {"images": [o.images for o in outputs] | "AllImages" >> beam.Flatten(),
-                "skips": [o.skips for o in outputs] | "AllSkips" >> beam.Flatten()}
+            crawled = (pbegin
+                       | "SeedFile" >> beam.Create([sources.crawl_seeds])
+                       | "Crawl" >> beam.ParDo(_CrawlFn(self.fetch_policy, self.crawl_config,
+                                                        sources.text_sources)).with_outputs(SKIPS, main="images"))
+            # The crawl is one DoFn: its batches are spread before the selection fans out.
+            outputs.append({"images": crawled.images | "SpreadCrawl" >> beam.Reshuffle(), SKIPS: crawled.skips})
+        return {"images": [o["images"] for o in outputs] | "AllImages" >> beam.Flatten(),
+                SKIPS: [o[SKIPS] for o in outputs] | "AllSkips" >> beam.Flatten()}
 
 
-class _FilterAndMatchFn(beam.DoFn):
-    """Batches of ImageRefs -> candidate rows whose text passes the filters and matches a query.
+def _windowed(value):
+    return WindowedValue(value, GlobalWindow().max_timestamp(), [GlobalWindow()])
 
-    The query automaton is built once per worker process (setup) and shared by all
-    DoFn instances on that worker's threads (SharedMatchers).
-    """
 
-    def __init__(self, queries_path: str, filter_config: TextFilterConfig) -> None:
-        self.queries_path, self.filter_config = queries_path, filter_config
+class _SelectFn(beam.DoFn):
+    """Image batches -> (partition, candidate table), buffered over the bundle; tagged: rule
+    examples (SKIPS) and the site-level rule's counts (SITE_COUNTS). The query automaton is
+    built once per worker process and shared by its threads (SharedMatchers)."""
+
+    def __init__(self, queries_path: str, filter_config: TextFilterConfig, partitions: int,
+                 site_repeats: SiteRepeatConfig) -> None:
+        self.queries_path, self.filter_config, self.partitions = queries_path, filter_config, partitions
+        self.site_repeats = site_repeats
 
     def setup(self):
-        self.matcher = SharedMatchers.for_file(self.queries_path)
-        self.text_filter = TextFilter(self.filter_config)
+        matcher = SharedMatchers.for_file(self.queries_path)
+        self.selector = CandidateSelector(TextFilter(self.filter_config, matcher.vocabulary), matcher, SKIP_EXAMPLES,
+                                          self.site_repeats.enabled)
+
+    def start_bundle(self):
+        self.buffered, self.rows = [], 0
 
     def process(self, batch):
-        survivors = []
-        for ref in batch:
-            reason = self.text_filter.reject_reason(ref.text, ref.width, ref.height)
-            if reason is None:
-                survivors.append(ref)
-            else:
-                _count(f"filtered.{reason}")
-        _count("pairs.passed_filters", len(survivors))
-        for ref, matched in zip(survivors, self.matcher.match_batch([r.text for r in survivors])):
-            if not matched:
-                _count("pairs.no_query_match")
-                continue
-            _count("pairs.matched")
-            yield {"uid": pair_uid(ref.url, ref.text), "url": ref.url, "text": ref.text,
-                   "page_url": ref.page_url, "source": ref.source, "matched": matched}
+        selection = self.selector.select(batch)
+        for name, n in selection.counts.items():
+            _count(name, n)
+        if selection.candidates is not None:
+            self.buffered.append(selection.candidates)
+            self.rows += selection.candidates.num_rows
+            if self.rows >= BUFFERED_CANDIDATES:
+                yield from self._hand_on(lambda value: value)
+
+    def finish_bundle(self):
+        yield from self._hand_on(_windowed, examples=True)
+
+    def _hand_on(self, wrap, examples: bool = False):
+        if self.buffered:
+            table = pa.Table.from_batches(self.buffered)
+            self.buffered, self.rows = [], 0
+            yield from map(wrap, candidates.split_into_partitions(table, self.partitions))
+        yield from (beam.pvalue.TaggedOutput(SITE_COUNTS, wrap(item)) for item in self.selector.sites.drain())
+        if examples:
+            yield from (beam.pvalue.TaggedOutput(SKIPS, wrap(item)) for item in self.selector.drain_examples())
 
 
-class FilterAndMatch(beam.PTransform):
-    """ImageRefs -> candidate rows (dicts of CANDIDATE_SCHEMA) that pass the filters and match."""
+class SelectCandidates(beam.PTransform):
+    """Image batches -> {"candidates": (partition, candidate table), SKIPS, SITE_COUNTS} (select.py)."""
 
-    def __init__(self, queries_path: str, filter_config: TextFilterConfig) -> None:
+    def __init__(self, queries_path: str, filter_config: TextFilterConfig, partitions: int = 1,
+                 site_repeats: SiteRepeatConfig = SiteRepeatConfig()) -> None:
         super().__init__()
-        self.queries_path, self.filter_config = queries_path, filter_config
+        self.select = _SelectFn(queries_path, filter_config.validate(), partitions, site_repeats.validate())
 
     def expand(self, images):
-        return (images
-                # The crawl is one DoFn (its frontier and page budget are global) and one
-                # archive yields thousands of images: spread them before filtering and matching.
-                | "Spread" >> beam.Reshuffle()
-                | "Batch" >> beam.BatchElements(min_batch_size=MATCH_BATCH, max_batch_size=MATCH_BATCH)
-                | "FilterAndMatch" >> beam.ParDo(_FilterAndMatchFn(self.queries_path, self.filter_config)))
-
-
-def _preference(row: dict) -> tuple:
-    """Which copy of a duplicated pair is kept: deterministic, independent of arrival order."""
-    return (row["source"], row["page_url"] or "")
-
-
-class _FirstCopyCombineFn(beam.CombineFn):
-    """(count, preferred row) over the copies of one uid."""
-
-    def create_accumulator(self):
-        return 0, None
-
-    def add_input(self, accumulator, row):
-        count, best = accumulator
-        return count + 1, row if best is None or _preference(row) < _preference(best) else best
-
-    def merge_accumulators(self, accumulators):
-        count, best = 0, None
-        for other_count, other in accumulators:
-            count += other_count
-            if other is not None and (best is None or _preference(other) < _preference(best)):
-                best = other
-        return count, best
-
-    def extract_output(self, accumulator):
-        return accumulator
+        return images | "Select" >> beam.ParDo(self.select).with_outputs(SKIPS, SITE_COUNTS, main="candidates")
 
 
 def _unique(item):
-    _, (count, row) = item
-    if count > 1:
-        _count("pairs.duplicates", count - 1)
-    _count("pairs.unique")
-    return row
+    partition, grouped = item
+    tables = list(grouped["pieces"])
+    if tables:
+        table, cut, duplicates = candidates.unique_rows(tables, set(grouped["cut"]))
+        if cut:
+            _count(f"filtered.{repeats.SITE_REPEATED}", cut)
+        _count("pairs.duplicates", duplicates)
+        _count("pairs.unique", table.num_rows)
+        yield partition, table
 
 
 class DropDuplicates(beam.PTransform):
-    """Candidate rows -> one row per uid (the copy `_preference` picks); copies counted."""
+    """{"pieces": (partition, candidates), "cut": (partition, uid)} -> (partition, one row per
+    uid, the rows of the cut pairs removed); both counted."""
 
-    def expand(self, rows):
-        return (rows
-                | "KeyByUid" >> beam.Map(lambda row: (row["uid"], row))
-                | "FirstCopy" >> beam.CombinePerKey(_FirstCopyCombineFn())
-                | "Unique" >> beam.Map(_unique))
+    def expand(self, found):
+        return found | "GroupPartitions" >> beam.CoGroupByKey() | "Unique" >> beam.FlatMap(_unique)
 
 
-class _QueryCapCombineFn(beam.CombineFn):
-    """(query, rank key) -> (matched count, threshold or None), holding at most `cap` keys."""
+class _MergeBottomK(beam.CombineFn):
+    """Per query: BottomK accumulators of the partitions -> (matched count, threshold or None)."""
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
 
     def create_accumulator(self):
-        return BottomK(self.cap)
+        return balance.BottomK(self.cap)
 
-    def add_input(self, accumulator, key):
-        accumulator.add(key)
+    def add_input(self, accumulator, other):
+        accumulator.merge(other)
         return accumulator
 
     def merge_accumulators(self, accumulators):
@@ -260,168 +283,155 @@ class _QueryCapCombineFn(beam.CombineFn):
         return accumulator.count, accumulator.threshold()
 
 
-class _DecideKeep(beam.DoFn):
+def _columns(table: pa.Table) -> tuple[list[str], list[list[str]]]:
+    return table.column("uid").to_pylist(), table.column("matched").to_pylist()
+
+
+class _DecideFn(beam.DoFn):
     KEPT_FOR = "kept_for"
 
     def __init__(self, cap: int, mode: str) -> None:
         self.cap, self.mode = cap, mode
 
-    def process(self, pair, limits):
-        if self.mode == EXACT:
-            kept = kept_for_exact(pair["uid"], pair["matched"], limits)
-        else:
-            kept = kept_for_metaclip(pair["uid"], pair["matched"], limits, self.cap)
-        if not kept:
-            _count("balance.dropped_over_cap")
-            return
-        _count("balance.kept")
-        yield pair
-        for query in kept:
-            yield beam.pvalue.TaggedOutput(self.KEPT_FOR, query)
+    def process(self, item, limits):
+        partition, table = item
+        rows, kept_for = balance.decide(*_columns(table), limits, self.cap, self.mode)
+        _count("balance.dropped_over_cap", table.num_rows - len(rows))
+        _count("balance.kept", len(rows))
+        if rows:
+            yield partition, table if len(rows) == table.num_rows else table.take(pa.array(rows, pa.int32()))
+        for query_count in kept_for.items():
+            yield beam.pvalue.TaggedOutput(self.KEPT_FOR, query_count)
 
 
-def _balance_count_row(item):
+def _query_count_row(item):
     query, grouped = item
     return query, (sum(grouped["matched"]), sum(grouped["kept"]))
 
 
 class Balance(beam.PTransform):
-    """Pairs (dicts with `uid` and `matched`) -> {"kept": pairs, "query_counts": (query, (matched, kept))}.
+    """(partition, unique candidates) -> {"kept": (partition, rows kept), "query_counts": (query, (matched, kept))}.
 
-    The rules are balance.py's; this is their distributed plan (see its docstring).
+    The rules are balance.py's; its docstring has the distributed plan.
     """
 
-    def __init__(self, cap: int, mode: str = EXACT) -> None:
+    def __init__(self, cap: int, mode: str = balance.EXACT) -> None:
         super().__init__()
-        validate_balance(cap, mode)
+        balance.validate_balance(cap, mode)
         self.cap, self.mode = cap, mode
 
-    def expand(self, pairs):
+    def expand(self, unique):
         cap = self.cap
-        if self.mode == EXACT:
-            per_query = (pairs
-                         | "RankKeys" >> beam.FlatMap(lambda p: ((q, rank_key(p["uid"], q)) for q in p["matched"]))
-                         | "BottomKPerQuery" >> beam.CombinePerKey(_QueryCapCombineFn(cap)))
+        if self.mode == balance.EXACT:
+            per_query = (unique
+                         | "BottomKs" >> beam.FlatMap(lambda item: balance.bottom_k_per_query(
+                             *_columns(item[1]), cap).items())
+                         | "MergeBottomKs" >> beam.CombinePerKey(_MergeBottomK(cap)))
             limits = (per_query
                       | "OverCap" >> beam.Filter(lambda item: item[1][0] > cap)
                       | "Thresholds" >> beam.MapTuple(lambda q, stats: (q, stats[1])))
             matched = per_query | "MatchedCounts" >> beam.MapTuple(lambda q, stats: (q, stats[0]))
         else:
-            matched = (pairs
-                       | "Incidences" >> beam.FlatMap(lambda p: p["matched"])
-                       | "CountPerQuery" >> beam.combiners.Count.PerElement())
+            matched = (unique
+                       | "Incidences" >> beam.FlatMap(lambda item: balance.count_per_query(
+                           item[1].column("matched").to_pylist()).items())
+                       | "CountPerQuery" >> beam.CombinePerKey(sum))
             limits = matched | "OverCap" >> beam.Filter(lambda item: item[1] > cap)
-        decided = pairs | "DecideKeep" >> beam.ParDo(
-            _DecideKeep(cap, self.mode), limits=beam.pvalue.AsDict(limits)).with_outputs(
-                _DecideKeep.KEPT_FOR, main="kept")
-        kept_counts = decided[_DecideKeep.KEPT_FOR] | "KeptCounts" >> beam.combiners.Count.PerElement()
+        decided = unique | "Decide" >> beam.ParDo(
+            _DecideFn(cap, self.mode), limits=beam.pvalue.AsDict(limits)).with_outputs(_DecideFn.KEPT_FOR, main="kept")
+        kept_counts = decided[_DecideFn.KEPT_FOR] | "KeptCounts" >> beam.CombinePerKey(sum)
         query_counts = ({"matched": matched, "kept": kept_counts}
                         | "JoinCounts" >> beam.CoGroupByKey()
-                        | "QueryCountRows" >> beam.Map(_balance_count_row))
+                        | "QueryCountRows" >> beam.Map(_query_count_row))
         return {"kept": decided.kept, "query_counts": query_counts}
 
 
 class Harvest(beam.PTransform):
-    """PBegin -> {"candidates": rows kept, "query_counts": (query, (matched, kept)),
-    "skips": (reason, [up to SKIP_EXAMPLES details])}.
-
-    Rows are dicts with the candidates schema (uid, url, text, page_url, source, matched).
-    """
+    """PBegin -> {"candidates": (partition, rows kept), "query_counts": (query, (matched, kept)),
+    "skips": (reason, [up to SKIP_EXAMPLES details])}."""
 
     def __init__(self, queries_path: str, sources: HarvestSources, *, filter_config: TextFilterConfig | None = None,
-                 per_query_cap: int = 20_000, balance: str = EXACT, fetch_policy=None,
-                 crawl_config: CrawlConfig | None = None) -> None:
+                 per_query_cap: int = 20_000, balance_mode: str = balance.EXACT, fetch_policy=None,
+                 crawl_config: CrawlConfig | None = None, partitions: int = 1,
+                 site_repeats: SiteRepeatConfig = SiteRepeatConfig()) -> None:
         super().__init__()
         self.read = ReadSources(sources, fetch_policy, crawl_config)
-        self.filter_and_match = FilterAndMatch(queries_path, (filter_config or TextFilterConfig()).validate())
-        self.balance = Balance(per_query_cap, balance)
+        self.select = SelectCandidates(queries_path, filter_config or TextFilterConfig(), partitions, site_repeats)
+        self.site_repeats = FindSiteRepeats(site_repeats, partitions)
+        self.balance = Balance(per_query_cap, balance_mode)
 
     def expand(self, pbegin):
         found = pbegin | "Read" >> self.read
-        balanced = (found["images"]
-                    | "FilterAndMatch" >> self.filter_and_match
+        selected = found["images"] | "SelectCandidates" >> self.select
+        repeated = selected[SITE_COUNTS] | "FindSiteRepeats" >> self.site_repeats
+        balanced = ({"pieces": selected.candidates, "cut": repeated["cut"]}
                     | "DropDuplicates" >> DropDuplicates()
                     | "Balance" >> self.balance)
-        skip_examples = found["skips"] | "SkipExamples" >> beam.combiners.Top.SmallestPerKey(SKIP_EXAMPLES)
-        return {"candidates": balanced["kept"], "query_counts": balanced["query_counts"],
-                "skips": skip_examples}
+        skip_examples = ((found[SKIPS], selected[SKIPS], repeated["examples"])
+                         | "AllExamples" >> beam.Flatten()
+                         | "SkipExamples" >> beam.combiners.Top.SmallestPerKey(SKIP_EXAMPLES))
+        return {"candidates": balanced["kept"], "query_counts": balanced["query_counts"], "skips": skip_examples}
 
 
 # ---------------------------------------------------------------------- writing
 
-class _WriteShardFn(beam.DoFn):
+class _WriteFileFn(beam.DoFn):
     def __init__(self, out: str) -> None:
         self.out = out
 
-    def process(self, item, num_shards):
-        index, rows = item
-        rows = sorted(rows, key=lambda r: r["uid"])
-        table = pa.Table.from_pylist(rows, schema=CANDIDATE_SCHEMA)
-        path = files.join(self.out, candidate_file_name(index, num_shards))
-        files.write_parquet(path, table)
+    def process(self, item, num_files):
+        index, tables = item
+        files.write_parquet(files.join(self.out, candidate_file_name(index, num_files)),
+                            candidates.candidate_file_table(list(tables)))
         _count("output.candidate_shards")
-        yield path
+        yield index
 
 
 class WriteCandidates(beam.PTransform):
-    """Rows hashed by uid into ceil(rows / shard_size) shards; each shard sorted by uid.
+    """(partition, rows) -> ceil(rows / shard_size) files, rows hashed to them by uid, each sorted by uid.
 
-    Shard contents and names depend only on the rows, never on workers or bundles.
+    File contents and names depend only on the rows, never on workers, bundles or partitions.
     """
 
     def __init__(self, out: str, shard_size: int) -> None:
         super().__init__()
         self.out, self.shard_size = out, shard_size
 
-    def expand(self, rows):
-        total = rows | "CountRows" >> beam.combiners.Count.Globally()
-        num_shards = total | "NumShards" >> beam.Map(candidate_file_count, self.shard_size)
-        side = beam.pvalue.AsSingleton(num_shards)
-        return (rows
-                | "KeyByShard" >> beam.Map(lambda row, n: (candidate_file_of(row["uid"], n), row), side)
-                | "GroupShards" >> beam.GroupByKey()
-                | "WriteShards" >> beam.ParDo(_WriteShardFn(self.out), side))
+    def expand(self, kept):
+        total = (kept
+                 | "RowCounts" >> beam.MapTuple(lambda _, table: table.num_rows)
+                 | "Total" >> beam.CombineGlobally(sum))
+        num_files = beam.pvalue.AsSingleton(total | "NumFiles" >> beam.Map(candidate_file_count, self.shard_size))
+        return (kept
+                | "SplitIntoFiles" >> beam.FlatMap(lambda item, n: candidates.split_into_files(item[1], n), num_files)
+                | "GroupFiles" >> beam.GroupByKey()
+                | "WriteFiles" >> beam.ParDo(_WriteFileFn(self.out), num_files))
 
 
 class _WriteQueryCountsFn(beam.DoFn):
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, queries_path: str, out_path: str) -> None:
+        self.queries_path, self.out_path = queries_path, out_path
 
-    def process(self, rows):
-        rows = sorted(rows)  # (rank, query, matched, kept): the query file's order
-        table = pa.table({"query": [r[1] for r in rows], "matched": [r[2] for r in rows],
-                          "kept": [r[3] for r in rows]}, schema=QUERY_COUNT_SCHEMA)
-        files.write_parquet(self.path, table)
-        yield self.path
-
-
-def _query_count_row(item):
-    query, grouped = item
-    ranks = grouped["rank"]
-    counts = list(grouped["counts"])
-    matched, kept = counts[0] if counts else (0, 0)
-    rank = min(ranks) if ranks else float("inf")  # a query missing from the file cannot match; kept for safety
-    return rank, query, matched, kept
+    def process(self, counted):
+        counts = dict(counted)
+        queries = SharedMatchers.queries_of(self.queries_path)  # normalized, in the list's order
+        found = [counts.get(query, (0, 0)) for query in queries]
+        files.write_parquet(self.out_path, pa.table(
+            {"query": queries, "matched": [c[0] for c in found], "kept": [c[1] for c in found]},
+            schema=QUERY_COUNT_SCHEMA))
+        yield self.out_path
 
 
 class WriteQueryCounts(beam.PTransform):
-    """(query, (matched, kept)) -> OUT/query_counts.parquet with a row for EVERY query in the list."""
+    """(query, (matched, kept)) of the queries that matched -> OUT/query_counts.parquet with a
+    row for EVERY query of the list, in its order (zeros for the others)."""
 
     def __init__(self, queries_path: str, out_path: str) -> None:
         super().__init__()
-        self.queries_path, self.out_path = queries_path, out_path
+        self.write = _WriteQueryCountsFn(queries_path, out_path)
 
     def expand(self, counts):
-        path = self.queries_path
-        ranks = (counts.pipeline
-                 | "QueryFile" >> beam.Create([path])
-                 | "QueryRanks" >> beam.FlatMap(
-                     lambda p: ((q, i) for i, q in enumerate(normalized_queries(read_query_file(p))))))
-        return ({"rank": ranks, "counts": counts}
-                | "JoinQueries" >> beam.CoGroupByKey()
-                | "Rows" >> beam.Map(_query_count_row)
-                | "AllRows" >> beam.combiners.ToList()
-                | "Write" >> beam.ParDo(_WriteQueryCountsFn(self.out_path)))
+        return counts | "AllCounts" >> beam.combiners.ToList() | "Write" >> beam.ParDo(self.write)
 
 
 class WriteSkipExamples(beam.PTransform):

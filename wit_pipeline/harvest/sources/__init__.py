@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from wit_pipeline.harvest.sources.html import DEFAULT_TEXT_SOURCES
+
 # Like `wit download --max-bytes`: an HTML or WAT record over this is skipped unread.
 DEFAULT_MAX_RECORD_BYTES = 20_000_000
 
@@ -18,3 +20,4 @@ class HarvestSources:
     input_format: str = "auto"
     url_col: str = "url"
     caption_col: str = "auto"
+    text_sources: tuple[str, ...] = DEFAULT_TEXT_SOURCES   # --text-source, in order (html.TEXT_SOURCES)

@@ -41,10 +41,11 @@ from warcio.limitreader import LimitReader
 from warcio.recordloader import ArcWarcRecord, ArcWarcRecordLoader
 from warcio.statusandheaders import StatusAndHeadersParser, StatusAndHeadersParserException
 
+from wit_pipeline.harvest.language import primary_language
 from wit_pipeline.harvest.sources import DEFAULT_MAX_RECORD_BYTES
 from wit_pipeline.harvest.sources.archive_stream import SCAN_CHUNK, ArchiveStream
-from wit_pipeline.harvest.sources.html import (ImageRef, clean_text, extract_page, is_html_content_type,
-                                               resolve_url)
+from wit_pipeline.harvest.sources.html import (DEFAULT_TEXT_SOURCES, ImageRef, clean_text, extract_page,
+                                               is_html_content_type, join_more_texts, resolve_url)
 
 RECORD_MAGIC = b"WARC/1."
 _RECORD_START = b"WARC/"
@@ -269,8 +270,10 @@ def _scan(stream: ArchiveStream, name: str) -> Iterator[Union[Skip, _Record]]:
         yield Skip("truncated_record", f"{name}@{stream.cut_member} (the file ends inside this gzip member)")
 
 
-def wat_images(payload: bytes, name: str) -> Iterator[ArchiveItem]:
-    """Image links of one WAT metadata record."""
+def wat_images(payload: bytes, name: str, text_sources: tuple[str, ...] = DEFAULT_TEXT_SOURCES
+               ) -> Iterator[ArchiveItem]:
+    """Image links of one WAT metadata record: a WAT keeps the `alt` and `title` of each
+    `IMG@/src` (in `text_sources` order) and the page's `<html lang>` (`HTML@/lang`)."""
     try:
         envelope = json.loads(payload)["Envelope"]
     except (ValueError, KeyError, TypeError) as exc:
@@ -287,6 +290,10 @@ def wat_images(payload: bytes, name: str) -> Iterator[ArchiveItem]:
     if head_base:
         base = resolve_url(head_base, page_url)[0] or page_url
     yield Counted("wat_pages")
+    metas = (html_meta.get("Head") or {}).get("Metas") or []
+    page_language = next((primary_language(meta.get("content")) for meta in metas
+                          if isinstance(meta, dict) and meta.get("name") == "HTML@/lang"), None)
+    sources = [source for source in text_sources if source in ("alt", "title")]
     for link in html_meta.get("Links") or []:
         if not isinstance(link, dict) or link.get("path") != "IMG@/src":
             continue
@@ -294,8 +301,14 @@ def wat_images(payload: bytes, name: str) -> Iterator[ArchiveItem]:
         if url is None:
             yield Skip(reason, f"{name} {page_url}")
             continue
-        text = clean_text(link.get("alt")) or clean_text(link.get("title"))
-        yield ImageRef(url=url, text=text, page_url=page_url, source="wat")
+        found: list[tuple[str, str]] = []
+        for source in sources:
+            text = clean_text(link.get(source))
+            if text and all(text != earlier for _, earlier in found):
+                found.append((source, text))
+        yield ImageRef(url=url, text=found[0][1] if found else "", page_url=page_url, source="wat",
+                       text_source=found[0][0] if found else None, page_language=page_language,
+                       more_texts=join_more_texts(found[1:]))
 
 
 def _too_large(record: _Record, name: str, max_record_bytes: int, size: str) -> Skip:
@@ -303,7 +316,8 @@ def _too_large(record: _Record, name: str, max_record_bytes: int, size: str) -> 
                                     f"{max_record_bytes})")
 
 
-def _record_items(record: _Record, name: str, max_record_bytes: int) -> Iterator[ArchiveItem]:
+def _record_items(record: _Record, name: str, max_record_bytes: int, text_sources: tuple[str, ...]
+                  ) -> Iterator[ArchiveItem]:
     """What one record gives. Nothing is yielded for a record that `finish` finds broken:
     the scanner reports those."""
     uri, content_type, http_status = record.uri, record.content_type, record.http_status
@@ -336,13 +350,13 @@ def _record_items(record: _Record, name: str, max_record_bytes: int) -> Iterator
         yield _too_large(record, name, max_record_bytes, "decoded payload")
         return
     if is_wat:
-        yield from wat_images(body, f"{name} {uri}")
+        yield from wat_images(body, f"{name} {uri}", text_sources)
         return
     resolved, reason = resolve_url(uri, None)
     if resolved is None:
         yield Skip("invalid_page_url", f"{name} {uri!r}")
         return
-    page = extract_page(body, resolved, "warc", content_type=content_type)
+    page = extract_page(body, resolved, "warc", content_type=content_type, text_sources=text_sources)
     yield Counted("html_pages")
     if page.decoded_with_errors:
         yield Counted("pages_decoded_with_errors")
@@ -351,8 +365,8 @@ def _record_items(record: _Record, name: str, max_record_bytes: int) -> Iterator
     yield from page.images
 
 
-def read_archive(stream: BinaryIO, name: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
-                 ) -> Iterator[ArchiveItem]:
+def read_archive(stream: BinaryIO, name: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+                 text_sources: tuple[str, ...] = DEFAULT_TEXT_SOURCES) -> Iterator[ArchiveItem]:
     """Every image reference of one WARC or WAT file, plus what was skipped and why.
 
     Until the first record is found, skips are held back: a file in which no record is
@@ -365,7 +379,7 @@ def read_archive(stream: BinaryIO, name: str, max_record_bytes: int = DEFAULT_MA
             if held:
                 yield from held
             held = None
-            yield from _record_items(item, name, max_record_bytes)
+            yield from _record_items(item, name, max_record_bytes, text_sources)
         elif held is not None and item.reason != "truncated_record":
             held.append(item)
         else:
