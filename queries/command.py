@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import time
 
-from queries import api, multistream, ngrams, summary, wordnet
+from queries import api, filters, multistream, ngrams, summary, wordnet
 from queries.schema import PLOT_NAME, QUERIES_PARQUET, QUERIES_TXT
 from wit_pipeline.core import console, files
 
@@ -48,6 +48,8 @@ class QueriesConfig:
     wiki_api_rate: float = 5.0
     wiki_api_timeout: float = 10.0
     wiki_api_retries: int = 3
+    rules: filters.QueryRules = filters.QueryRules()
+    stopwords_from: str = "built-in"  # where rules.stopwords came from: "built-in", "none" or a file
 
     def __post_init__(self):
         if not (self.dump_paths or self.dump_index_paths or self.pageview_paths or self.wordnet_paths
@@ -72,6 +74,7 @@ class QueriesConfig:
         wordnet_paths = () if nltk or not args.wordnet else _wndb_paths(args.wordnet)
         dump_paths = tuple(files.expand_inputs(args.wiki_dump, "--wiki-dump", DUMP_DIRECTORY))
         index_paths = tuple(files.expand_inputs(args.wiki_dump_index, "--wiki-dump-index", INDEX_DIRECTORY))
+        rules, stopwords_from = _rules(args)
         count_shards = args.count_shards or _auto_count_shards(
             sorted(set(dump_paths) | {multistream.dump_for_index(i) for i in index_paths}))
         return cls(
@@ -85,7 +88,21 @@ class QueriesConfig:
             max_queries=args.max_queries, count_shards=count_shards,
             max_keys_in_memory=args.max_keys_in_memory, wiki_api_max_pages=args.wiki_api_max_pages,
             wiki_api_url=args.wiki_api_url, wiki_api_rate=args.wiki_api_rate,
-            wiki_api_timeout=args.wiki_api_timeout, wiki_api_retries=args.wiki_api_retries)
+            wiki_api_timeout=args.wiki_api_timeout, wiki_api_retries=args.wiki_api_retries,
+            rules=rules, stopwords_from=stopwords_from)
+
+
+def _rules(args) -> tuple[filters.QueryRules, str]:
+    if args.stopwords is None:
+        return filters.QueryRules(keep_numbers=args.keep_numbers), "built-in"
+    if args.stopwords == "none":
+        return filters.QueryRules(frozenset(), args.keep_numbers), "none"
+    path = files.expand_input(args.stopwords, "--stopwords")
+    try:
+        text = files.read_bytes(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"--stopwords {path}: not UTF-8 text ({exc})") from None
+    return filters.QueryRules(filters.parse_stopwords(text, path), args.keep_numbers), path
 
 
 def _wndb_paths(directory: str) -> tuple[str, ...]:
@@ -133,6 +150,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep the top bigrams by PMI (0: no cap)")
     parser.add_argument("--min-title-views", type=int, default=defaults.min_title_views)
     parser.add_argument("--max-queries", type=int, default=defaults.max_queries)
+    parser.add_argument("--keep-numbers", action="store_true",
+                        help="keep unigrams and bigrams that are or hold a pure number (1990, 1000, 3.14); "
+                             "by default they are not queries")
+    parser.add_argument("--stopwords", metavar="FILE|none", default=None,
+                        help="words that are no query alone or in a pair of them: a file (words separated by "
+                             "spaces or lines, # comments) or `none`; default: the built-in English function "
+                             "words (queries/filters.py)")
     parser.add_argument("--count-shards", type=int, default=0,
                         help="partitions of the n-gram counts (memory per merge = distinct n-grams / shards); "
                              "0: one per ~64 MB of uncompressed text, at least 16")

@@ -32,7 +32,6 @@ from queries.normalize import TOKEN_RE, fold
 BOUNDARY_CHARS = "\n.!?;:,()[]{}\"|«»“”…"
 # One pass finds tokens and clause boundaries; the boundary "tokens" are removed at flush.
 TOKENS_AND_BOUNDARIES = re.compile(TOKEN_RE.pattern + "|[" + re.escape(BOUNDARY_CHARS) + "]")
-_BOUNDARY_SET = frozenset(BOUNDARY_CHARS)
 
 # Neither a token nor a boundary mark can contain NUL.
 KEY_SEPARATOR = "\x00"
@@ -229,8 +228,7 @@ def _split(kind: str, word_array: pa.Array, first: np.ndarray, second: np.ndarra
 def merge_shard(kind: str, parts: Iterable[tuple[bytes, bytes]], min_count: int) -> Iterator[tuple[str, int]]:
     """Sum partial counts of one shard; yield (key, total) for totals >= min_count, sorted.
 
-    Bigram keys are 'w1 w2'. N-grams involving a clause boundary are dropped here,
-    where few keys are left to look at.
+    Bigram keys are 'w1 w2'. (Clause boundaries never get here: a drain leaves them out.)
     """
     merged: dict = {}
     for key_blob, count_blob in parts:
@@ -242,10 +240,7 @@ def merge_shard(kind: str, parts: Iterable[tuple[bytes, bytes]], min_count: int)
         get = merged.get
         for key, n in zip(keys, counts):
             merged[key] = get(key, 0) + n
-    marks = _BOUNDARY_SET
-    kept = sorted((k, n) for k, n in merged.items()
-                  if n >= min_count and k[0] not in marks and k[-1] not in marks)
-    yield from kept
+    yield from sorted((k, n) for k, n in merged.items() if n >= min_count)
 
 
 def pmi_ratio(pair_count: int, first_count: int, second_count: int, total_tokens: int) -> float:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import io
-import logging
 import sys
 import time
 
@@ -18,12 +17,12 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.transforms.window import GlobalWindows
 
-from queries import api, errors, multistream, ngrams, output, pageviews, union, wikitext, wordnet
+from queries import api, filters, multistream, ngrams, output, pageviews, union, wikitext, wordnet
 from queries.dumps import head_encoding, iter_articles
 from queries.normalize import normalize
 from queries.union import Candidate
 from wit_pipeline.core import counters, files
-from wit_pipeline.core.options import DryRun, make_pipeline, pipeline_options, stop_if_dry_run
+from wit_pipeline.core.options import make_pipeline, pipeline_options, stop_if_dry_run
 
 STAGE = "queries"
 PROGRESS_EVERY_ARTICLES = 20_000
@@ -146,6 +145,13 @@ class CountNgrams(beam.PTransform):
         return {"unigrams": merged[ngrams.UNIGRAM], "bigrams": merged[ngrams.BIGRAM], "tokens": tokens}
 
 
+def _allowed(query: str, source: str, rules: filters.QueryRules) -> bool:
+    reason = rules.exclusion(query, source)
+    if reason is not None:
+        _count(f"excluded.{source}.{reason}")
+    return reason is None
+
+
 def _attach_unigram_count(element, position: int):
     """Join step: (word, {'word': [count], 'pairs': [(bigram, counts...)]}) -> next key, bigram, counts."""
     _word, grouped = element
@@ -161,8 +167,10 @@ def _attach_unigram_count(element, position: int):
 class ScoreBigrams(beam.PTransform):
     """(unigram counts, bigram counts, total tokens) -> bigram Candidates with PMI >= min_pmi.
 
-    PMI needs both words' counts: two joins by word (first, then second word), which
-    scale like the counts themselves, rather than a side input of the vocabulary.
+    Bigrams the rules exclude (`queries.filters`) go first, so that they take no place
+    under `--max-bigrams`. PMI needs both words' counts: two joins by word (first, then
+    second word), which scale like the counts themselves, rather than a side input of
+    the vocabulary.
     """
 
     def __init__(self, config):
@@ -173,7 +181,9 @@ class ScoreBigrams(beam.PTransform):
         c = self._config
         frequent_words = counts["unigrams"] | "FrequentForPairs" >> beam.Filter(
             lambda kv, m: kv[1] >= m, c.min_bigram_count)
-        by_first = counts["bigrams"] | "KeyByFirst" >> beam.Map(lambda kv: (kv[0].split(" ")[0], kv))
+        by_first = (counts["bigrams"]
+                    | "Exclude" >> beam.Filter(lambda kv, rules: _allowed(kv[0], "bigram", rules), c.rules)
+                    | "KeyByFirst" >> beam.Map(lambda kv: (kv[0].split(" ")[0], kv)))
         with_first = ({"word": frequent_words, "pairs": by_first}
                       | "JoinFirst" >> beam.CoGroupByKey()
                       | "AttachFirst" >> beam.FlatMap(_attach_unigram_count, 0))
@@ -279,10 +289,12 @@ class _CrawlFn(beam.DoFn):
 
 # ---------------------------------------------------------------------------- union
 
-def _normalized(candidate: Candidate):
+def _normalized(candidate: Candidate, rules: filters.QueryRules):
     query = normalize(candidate.query)
     if not query:
         _count(f"empty_after_normalization.{candidate.source}")
+        return
+    if not _allowed(query, candidate.source, rules):
         return
     _count(f"candidates.{candidate.source}")
     yield query, dataclasses.replace(candidate, query=query)
@@ -298,15 +310,17 @@ def _resolve(element):
 
 
 class UnionQueries(beam.PTransform):
-    """Candidates of every source -> one list of at most max_queries, ranked, unique."""
+    """Candidates of every source -> one list of at most max_queries, ranked, unique;
+    candidates the rules exclude are counted and dropped."""
 
-    def __init__(self, max_queries: int):
+    def __init__(self, max_queries: int, rules: filters.QueryRules):
         super().__init__()
         self._max_queries = max_queries
+        self._rules = rules
 
     def expand(self, candidates):
         return (candidates
-                | "Normalize" >> beam.FlatMap(_normalized)
+                | "Normalize" >> beam.FlatMap(_normalized, self._rules)
                 | "GroupByQuery" >> beam.GroupByKey()
                 | "Resolve" >> beam.Map(_resolve)
                 | "Cap" >> beam.combiners.Top.Of(self._max_queries, key=union.rank_key, reverse=True)
@@ -364,7 +378,7 @@ class BuildQueries(beam.PTransform):
                 [Candidate(lemma, "wordnet", None, None) for _, lemma in wordnet.nltk_head_lemmas()])
                 | "CountSynsets" >> beam.Map(_counted, "wordnet.synsets"))
         return (tuple(candidates) | "AllCandidates" >> beam.Flatten()
-                | "Union" >> UnionQueries(c.max_queries))
+                | "Union" >> UnionQueries(c.max_queries, c.rules))
 
 
 class _WriteOutputsFn(beam.DoFn):
@@ -383,21 +397,9 @@ def run_pipeline(config, beam_argv: list[str]) -> dict[str, int]:
     _ = (pipeline
          | "BuildQueries" >> BuildQueries(config)
          | "Write" >> beam.ParDo(_WriteOutputsFn(config.out)))
-    hold_back = errors.HoldBackInputErrors()
-    for name in errors.BEAM_LOGGERS:
-        logging.getLogger(name).addFilter(hold_back)
-    try:
-        result = pipeline.run()
-        result.wait_until_finish()
-        stop_if_dry_run(pipeline.options)
-    except DryRun:
-        raise
-    except Exception as exc:  # noqa: BLE001 - runners wrap worker errors in their own types
-        message = errors.input_error_message(exc)
-        if message is not None:
-            raise ValueError(message) from exc
-        raise
-    finally:
-        for name in errors.BEAM_LOGGERS:
-            logging.getLogger(name).removeFilter(hold_back)
+    # A bad input found by a worker (DumpError, PageviewError, WordNetError: ValueErrors)
+    # becomes one line in wit_pipeline/cli.py (core/errors), whichever the running mode.
+    result = pipeline.run()
+    result.wait_until_finish()
+    stop_if_dry_run(pipeline.options)
     return counters.read_counters(result, STAGE)

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from queries.normalize import TOKEN_RE, fold, normalize, tokenize
+from queries.normalize import normalize, tokenize
 
-__all__ = ["QUERIES_PARQUET", "QUERIES_TXT", "PLOT_NAME", "SCHEMA", "SOURCES", "PRECEDENCE",
-           "TOKEN_RE", "fold", "normalize", "tokenize"]
+__all__ = ["QUERIES_PARQUET", "QUERIES_TXT", "PLOT_NAME", "SCHEMA", "SOURCES", "PRECEDENCE", "normalize", "tokenize"]
 
 QUERIES_PARQUET = "queries.parquet"
 QUERIES_TXT = "queries.txt"

@@ -6,9 +6,10 @@ base list is Wikipedia words, bigrams and titles, "augmented with all WordNet sy
 not already in the query list"; the online expansion only adds what is still new.
 
 Ranking: by source precedence, then by the source's own strength (unigram count,
-bigram PMI, title views, api word count), then alphabetically. `--max-queries` keeps
-the head of that ranking, so the cap drops api, then wordnet, then the weakest
-titles first. The order is total (queries are unique), hence deterministic.
+bigram PMI, title views; WordNet and API entries have none), then alphabetically.
+`--max-queries` keeps the head of that ranking, so the cap drops api, then wordnet,
+then the weakest titles first. The order is total (queries are unique), hence
+deterministic.
 """
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ Only the chosen stage's module is imported, so `wit shards verify` does not pay 
 importing torch. Arguments the stage does not know are handed to Beam as pipeline
 options (`--runner`, `--direct_num_workers`, `--project`, ...) when Beam knows them, and
 refused otherwise ("did you mean"): a mistyped flag must never be silently ignored.
+Whatever fails, here or in a pipeline worker, ends in one line on stderr (`_fail`).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 
 # torch's OpenMP threads busy-wait between parallel regions; when data-loader workers,
 # Beam workers or decoding threads share the cores, that spinning made a training step
@@ -60,20 +62,42 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(parser)
     args, beam_argv = parser.parse_known_args(rest)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from wit_pipeline.core import errors
     from wit_pipeline.core.files import releasing_locks
     from wit_pipeline.core.options import DryRun, check_beam_arguments
 
     try:
-        check_beam_arguments(beam_argv, list(parser._option_string_actions))
-        with releasing_locks():
-            return int(module.main(args, beam_argv) or 0)
+        with errors.HeldBackBeamErrors() as beam_log, releasing_locks():
+            try:
+                check_beam_arguments(beam_argv, list(parser._option_string_actions))
+                return int(module.main(args, beam_argv) or 0)
+            except DryRun:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure ends in one line; see _fail
+                return _fail(command, rest, args, exc, beam_log.take())  # before the OUT lock goes
     except DryRun as done:
         print(f"wit {command}: {done}")
         return 0
-    except (FileNotFoundError, ValueError) as exc:
-        # User errors (bad paths, bad flag values) deserve one clear line, not a traceback.
-        print(f"wit {command}: error: {exc}", file=sys.stderr)
+
+
+def _fail(command: str, argv: list[str], args: argparse.Namespace, exc: Exception, beam_log: list) -> int:
+    """One line on stderr. Bad input (a ValueError or FileNotFoundError, here or in a
+    pipeline worker) is the user's to fix: its message, exit status 2. Anything else also
+    names its type, exit status 1, and its traceback is kept in OUT/_logs/error.txt (or a
+    temporary file); with WIT_DEBUG=1 it is printed instead."""
+    from wit_pipeline.core import errors
+
+    cause = errors.root_cause(exc)
+    if cause.is_input_error:
+        print(f"wit {command}: error: {cause.one_line()}", file=sys.stderr)
         return 2
+    if errors.debugging():
+        traceback.print_exception(exc)
+        print(f"wit {command}: error: {cause.one_line()}", file=sys.stderr)
+        return 1
+    where = errors.save_traceback(getattr(args, "out", None), command, argv, exc, beam_log)
+    print(f"wit {command}: error: {cause.one_line()} (full traceback: {where})", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -32,18 +32,23 @@ def warc_bytes(records: list[dict], gzip: bool = True) -> bytes:
     """records: {"uri", "body" (bytes|str), "content_type", "status" (default 200), "type" (default response)}."""
     buffer = io.BytesIO()
     writer = WARCWriter(buffer, gzip=gzip)
-    for record in records:
+    for number, record in enumerate(records):
         body = record["body"].encode() if isinstance(record["body"], str) else record["body"]
         rec_type = record.get("type", "response")
+        # Fixed ids and dates: the same records give the same bytes, so tests that cut or
+        # damage an archive at a given offset hit the same place on every run.
+        warc_headers = {"WARC-Record-ID": f"<urn:uuid:00000000-0000-4000-8000-{number:012d}>",
+                        "WARC-Date": "2024-01-01T00:00:00Z"}
         if rec_type == "response":
             http_headers = StatusAndHeaders(f"{record.get('status', 200)} OK",
                                             [("Content-Type", record.get("content_type", "text/html; charset=utf-8"))],
                                             protocol="HTTP/1.1")
             warc_record = writer.create_warc_record(record["uri"], "response", payload=io.BytesIO(body),
-                                                    http_headers=http_headers)
+                                                    http_headers=http_headers, warc_headers_dict=warc_headers)
         else:
             warc_record = writer.create_warc_record(record["uri"], rec_type, payload=io.BytesIO(body),
-                                                    warc_content_type=record.get("content_type", "application/json"))
+                                                    warc_content_type=record.get("content_type", "application/json"),
+                                                    warc_headers_dict=warc_headers)
         writer.write_record(warc_record)
     return buffer.getvalue()
 

@@ -22,6 +22,7 @@ from tests.harvest.test_hostile_archives import _hand_written, _record, _warcio_
 from wit_pipeline.harvest.sources import Counted, Skip, archives
 from wit_pipeline.harvest.sources.archives import read_archive, wat_images
 from wit_pipeline.harvest.sources.fast_records import FastPath
+from wit_pipeline.harvest.sources.html import DEFAULT_TEXT_SOURCES
 from wit_pipeline.harvest.sources.urls import _resolve_plainly, _resolve_slowly, resolve_url
 
 
@@ -42,7 +43,7 @@ def fast_and_robust(data: bytes, max_record_bytes: int = 10**6) -> tuple[list, l
 
 
 def _confirmed(data: bytes) -> int:
-    fast = FastPath(io.BytesIO(data), lambda record: archives._record_items(record, "m", 10**6))
+    fast = FastPath(io.BytesIO(data), lambda record: archives._record_items(record, "m", 10**6, DEFAULT_TEXT_SOURCES))
     list(fast.items())
     return fast.confirmed
 
@@ -237,7 +238,7 @@ def _read_in_splits(data: bytes, split_bytes: int) -> list:
     sources = HarvestSources(archives=("x.warc.gz",), archive_sizes=(len(data),), archive_split_bytes=split_bytes)
     found = []
     for _, start, end in sources.archive_splits():
-        found += read_archive(io.BytesIO(data), "m", 10**6, None if (start, end) == (0, None) else (start, end))
+        found += read_archive(io.BytesIO(data), "m", 10**6, split=None if (start, end) == (0, None) else (start, end))
     return found
 
 

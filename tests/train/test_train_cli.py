@@ -48,8 +48,8 @@ def test_outputs_zero_shot_and_checkpoint_pruning(world, tmp_path, capsys):
     assert checkpoint["step"] == 4 and set(checkpoint) >= {"optimizer", "scaler", "data_position", "state_dict"}
 
 
-class _Interrupted(Exception):
-    pass
+class _Interrupted(BaseException):
+    """A kill: not an error the command reports (those end in one line and exit status 1)."""
 
 
 def test_resume_continues_exactly_where_it_stopped(world, tmp_path, monkeypatch):

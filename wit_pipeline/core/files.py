@@ -253,6 +253,8 @@ class OutLock:
         self._record = None
 
     def acquire(self) -> "OutLock":
+        if self._held_by_this_command():
+            return self  # holds nothing, releases nothing
         self._created_out = is_local(self.out) and not os.path.isdir(self.out)
         makedirs(self.out)
         record = {"pid": os.getpid(), "host": socket.gethostname(), "command": f"wit {self.command}",
@@ -272,6 +274,11 @@ class OutLock:
                 raise OutLocked(self._refusal(holder))
             self._take_over(held)
         raise OutLocked(f"{self.out} is being locked and unlocked by other commands; try again")
+
+    def _held_by_this_command(self) -> bool:
+        """A command that holds OUT (`lock_out`) may run others into it: `wit demo` writes its
+        world into OUT, then runs the chain there (which takes OUT's lock too)."""
+        return any(held._record is not None and _same_path(held.path, self.path) for held in _held)
 
     def _create(self, data: bytes) -> bool:
         if is_local(self.path):
@@ -335,6 +342,10 @@ class OutLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _same_path(a: str, b: str) -> bool:
+    return os.path.abspath(a) == os.path.abspath(b) if is_local(a) and is_local(b) else a == b
 
 
 def _parse_lock(data: bytes) -> dict | None:

@@ -1,13 +1,17 @@
 """Beam pipeline options shared by every stage, and the pipeline factory."""
 from __future__ import annotations
 
+import builtins
 import difflib
+import sys
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions,
                                                   SetupOptions, StandardOptions)
 
 _DIRECT_NAMES = {"directrunner", "direct", "switchingdirectrunner", "fnapirunner"}
+# Imported by every Beam worker process at its start (`--beam_plugins`).
+WORKER_PLUGIN = "wit_pipeline.core.worker_plugin"
 
 
 def pipeline_options(beam_argv: list[str] | None = None, **overrides) -> PipelineOptions:
@@ -19,9 +23,33 @@ def pipeline_options(beam_argv: list[str] | None = None, **overrides) -> Pipelin
     direct = options.view_as(DirectOptions)
     if direct.direct_running_mode is None:
         direct.direct_running_mode = "in_memory"
+    setup = options.view_as(SetupOptions)
     # Workers import our modules from the installed package, never a pickled __main__.
-    options.view_as(SetupOptions).save_main_session = False
+    setup.save_main_session = False
+    # Local runs only: on a cluster the worker's stderr is its log, which the user wants whole.
+    if is_local_runner(options) and WORKER_PLUGIN not in (setup.beam_plugins or []):
+        setup.beam_plugins = [*(setup.beam_plugins or []), WORKER_PLUGIN]
     return options
+
+
+def quiet_worker_tracebacks() -> None:
+    """Beam's SDK worker prints a failing bundle's traceback to stderr, then logs the same
+    text; the dispatcher keeps that log in OUT/_logs/error.txt (core/errors) and says the
+    failure in one line. The print alone would put the traceback on the terminal (in
+    multi_processing, from a worker process no filter of ours reaches), so it is dropped
+    here, in this process (multi_threading workers are its threads) and in each worker
+    process (worker_plugin). WIT_DEBUG=1 keeps it."""
+    from apache_beam.runners.worker import sdk_worker
+
+    from wit_pipeline.core.errors import debugging
+
+    if not debugging():
+        sdk_worker.print = _print_except_to_stderr
+
+
+def _print_except_to_stderr(*args, file=None, **kwargs) -> None:
+    if file is not sys.stderr:
+        builtins.print(*args, file=file, **kwargs)
 
 
 def is_local_runner(options: PipelineOptions) -> bool:
@@ -40,6 +68,7 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
     """
     if not is_local_runner(options):
         return beam.Pipeline(options=options)
+    quiet_worker_tracebacks()
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner
     from apache_beam.runners.portability.portable_runner import JobServiceHandle

@@ -179,3 +179,8 @@ def query_counts_of_shard(shard: int, grouped: Mapping[str, list[dict]], over: C
     matched = {q: n for part in grouped["matched"] for q, n in part.items()}
     kept = {q: n for part in grouped["kept"] for q, n in part.items()}
     return shard, {query: (n, kept.get(query, 0) if query in over else n) for query, n in matched.items()}
+
+
+def uids_and_queries(table) -> tuple[list[str], list[list[str]]]:
+    """A partition table's `uid` and `matched` columns, as the functions above take them."""
+    return table.column("uid").to_pylist(), table.column("matched").to_pylist()

@@ -6,8 +6,9 @@ tens of images and most of them are dropped before the shuffle.
 
 - `IMAGE_SCHEMA`: the columns of an image batch, one per `ImageRef` field (a field added
   to `ImageRef` -- a text source, a page region -- becomes a column with nothing else to
-  change); `ImageBatchBuilder` collects `ImageRef`s into `pa.RecordBatch`es of at most
-  `BATCH_ROWS` rows.
+  change); `ImageBatchBuilder` collects `ImageRef`s into `pa.RecordBatch`es of about
+  `BATCH_ROWS` rows, never splitting a page's images over two batches (the site-level
+  rule counts pages per batch).
 - `Tally`: what a reader counted (skips by reason, records seen) and the few smallest
   examples of each skip reason, kept locally so that a file's thousand `data_url` skips
   cost one counter update and five examples, not a thousand Beam elements.
@@ -41,20 +42,26 @@ _field_values = operator.attrgetter(*IMAGE_FIELDS)
 
 
 class ImageBatchBuilder:
-    """ImageRefs in, `pa.RecordBatch`es of IMAGE_SCHEMA out."""
+    """ImageRefs in, `pa.RecordBatch`es of IMAGE_SCHEMA out, a page's images always in one batch."""
 
     def __init__(self, max_rows: int = BATCH_ROWS) -> None:
         self.max_rows = max_rows
         self._columns: list[list] = [[] for _ in IMAGE_FIELDS]
+        self._page: str | None = None
 
     def __len__(self) -> int:
         return len(self._columns[0])
 
-    def add(self, ref: ImageRef) -> bool:
-        """Add one reference; True when the batch is full (time to `flush`)."""
+    def add(self, ref: ImageRef) -> pa.RecordBatch | None:
+        """Add one reference; when it starts another page (a URL-list row is a page of its own)
+        and the builder already holds `max_rows`, first hand those over as a batch."""
+        full = None
+        if len(self._columns[0]) >= self.max_rows and (ref.page_url is None or ref.page_url != self._page):
+            full = self.flush()
         for column, value in zip(self._columns, _field_values(ref)):
             column.append(value)
-        return len(self._columns[0]) >= self.max_rows
+        self._page = ref.page_url
+        return full
 
     def flush(self) -> pa.RecordBatch | None:
         """The collected references as one batch (None when there are none); the builder is emptied."""

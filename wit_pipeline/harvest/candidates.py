@@ -11,6 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from wit_pipeline.harvest.repeats import cut_repeated
 from wit_pipeline.harvest.schema import CANDIDATE_SCHEMA, candidate_file_of
 
 
@@ -29,10 +30,15 @@ def split_by(table: pa.Table, keys: list[int]) -> list[tuple[int, pa.Table]]:
     return [(key, table.take(pa.array(by_key[key], pa.int32()))) for key in sorted(by_key)]
 
 
+def partition_of(uids: list[str], partitions: int) -> list[int]:
+    """The partition of each uid: every copy of a pair lands in the same one."""
+    return [h % partitions for h in _uid_hash(uids)] if partitions > 1 else [0] * len(uids)
+
+
 def split_into_partitions(table: pa.Table, partitions: int) -> list[tuple[int, pa.Table]]:
     if partitions == 1:
         return [(0, table)]
-    return split_by(table, [h % partitions for h in _uid_hash(table.column("uid").to_pylist())])
+    return split_by(table, partition_of(table.column("uid").to_pylist(), partitions))
 
 
 def split_into_files(table: pa.Table, num_files: int) -> list[tuple[int, pa.Table]]:
@@ -56,6 +62,14 @@ def drop_duplicates(table: pa.Table) -> tuple[pa.Table, int]:
     keep = pa.concat_arrays([pa.array([True]), first.combine_chunks()])
     unique = table.filter(keep)
     return unique, table.num_rows - unique.num_rows
+
+
+def unique_rows(tables: list[pa.Table], repeated: set[str]) -> tuple[pa.Table, int, int]:
+    """A partition's rows without the pairs the site-level rule cuts (their uids, repeats/) and
+    with one row per uid: (rows, rows cut as repeated, copies dropped)."""
+    table, cut = cut_repeated(pa.concat_tables(tables), repeated)
+    table, duplicates = drop_duplicates(table)
+    return table, cut, duplicates
 
 
 def candidate_file_table(tables: list[pa.Table]) -> pa.Table:

@@ -16,8 +16,10 @@ from wit_pipeline.harvest import schema
 from wit_pipeline.harvest.balance import BALANCE_MODES, EXACT, validate_balance
 from wit_pipeline.harvest.filters import TextFilterConfig, read_boilerplate_file
 from wit_pipeline.harvest.matcher import SharedMatchers
+from wit_pipeline.harvest.repeats import SiteRepeatConfig
 from wit_pipeline.harvest.sources import DEFAULT_ARCHIVE_SPLIT_BYTES, DEFAULT_MAX_RECORD_BYTES, HarvestSources
 from wit_pipeline.harvest.sources.crawl import CrawlConfig
+from wit_pipeline.harvest.sources.html import DEFAULT_TEXT_SOURCES, TEXT_SOURCES, parse_text_sources
 from wit_pipeline.harvest.sources.lists import URL_LIST_DIRECTORY, check_url_list
 
 # What a directory given to --warc/--wat stands for.
@@ -74,6 +76,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     crawl.add_argument("--crawl-threads", type=int, default=16, help="crawl threads in all (default 16)")
 
     filters = parser.add_argument_group("text filters")
+    filters.add_argument("--text-source", default=",".join(DEFAULT_TEXT_SOURCES), metavar="SOURCES",
+                         help="where an image's text may come from, tried in this order: comma-separated of "
+                              f"{', '.join(TEXT_SOURCES)} (default {','.join(DEFAULT_TEXT_SOURCES)}; "
+                              "'alt' for CLIP's alt-text only). A WAT has only alt and title")
     filters.add_argument("--min-text-chars", type=int, default=5, help="shorter texts are dropped (default 5)")
     filters.add_argument("--max-text-chars", type=int, default=1000, help="longer texts are dropped (default 1000)")
     filters.add_argument("--min-text-words", type=int, default=1, help="texts with fewer words are dropped (default 1)")
@@ -82,11 +88,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     filters.add_argument("--boilerplate-file", metavar="FILE",
                          help="texts to drop as boilerplate, one per line (replaces the built-in list)")
     filters.add_argument("--keep-boilerplate", action="store_true",
-                         help="keep boilerplate alt-texts (image, logo, icon, click here, ...)")
+                         help="keep boilerplate texts (image, logo, click here, ...) and page-chrome labels "
+                              "(texts icon, 5.00 out of 5 stars, (navigation image), Share on Facebook, ...)")
+    filters.add_argument("--keep-page-chrome", action="store_true",
+                         help="keep images inside the page's header, nav, aside and footer")
+    filters.add_argument("--site-repeat-min-pages", type=int, default=3, metavar="N",
+                         help="drop a text that is a candidate on at least N pages of a site and on at least "
+                              "--site-repeat-share of its pages (banners, slogans; default 3, 0 = off)")
+    filters.add_argument("--site-repeat-share", type=float, default=0.5, metavar="FRACTION",
+                         help="see --site-repeat-min-pages (default 0.5)")
     filters.add_argument("--min-declared-size", type=int, default=32,
-                         help="drop images whose declared width or height is below this (icons, spacers; 0 = off)")
+                         help="drop images whose declared width or height is below this (icons, spacers; default 32, 0 = off)")
     filters.add_argument("--lang", default="en",
-                         help="keep texts identified as this language (fastText lid.176; 'any' = no filter)")
+                         help="keep texts in this language (default en; 'any' = no filter): fastText lid.176, "
+                              "and for short texts a script, query-vocabulary and page-language check")
     filters.add_argument("--lang-min-score", type=float, default=0.0,
                          help="minimum language-identification confidence (default 0)")
 
@@ -113,7 +128,8 @@ def _filter_config(args) -> TextFilterConfig:
     lang = None if (args.lang or "").lower() in ("", "any", "none") else args.lang.lower()
     return TextFilterConfig(min_chars=args.min_text_chars, max_chars=args.max_text_chars,
                             min_words=args.min_text_words, drop_file_names=not args.keep_file_names,
-                            boilerplate=boilerplate, min_declared_size=args.min_declared_size,
+                            boilerplate=boilerplate, ui_patterns=not args.keep_boilerplate,
+                            min_declared_size=args.min_declared_size, drop_chrome_regions=not args.keep_page_chrome,
                             lang=lang, min_lang_score=args.lang_min_score).validate()
 
 
@@ -142,6 +158,7 @@ def _sources(args) -> HarvestSources:
     return HarvestSources(archives=tuple(archives), url_lists=tuple(url_lists), crawl_seeds=seeds,
                           max_record_bytes=args.max_record_bytes, input_format=args.input_format,
                           url_col=args.url_col, caption_col=args.caption_col,
+                          text_sources=parse_text_sources(args.text_source),
                           archive_sizes=tuple(found["size"] for found in files.file_identity(archives)),
                           archive_split_bytes=args.archive_split_bytes)
 
@@ -159,6 +176,7 @@ class HarvestConfig:
     balance: str
     shard_size: int
     partitions: int                  # of the candidates, for dedup and balance
+    site_repeats: SiteRepeatConfig
 
     @classmethod
     def from_args(cls, args) -> "HarvestConfig":
@@ -171,6 +189,7 @@ class HarvestConfig:
         if args.shard_size < 1:
             raise ValueError("--shard-size must be >= 1")
         filters, crawl, sources = _filter_config(args), _crawl_config(args), _sources(args)
+        site_repeats = SiteRepeatConfig(args.site_repeat_min_pages, args.site_repeat_share).validate()
         policy = None
         if sources.crawl_seeds:
             from wit_pipeline.core.net import FetchPolicy
@@ -178,7 +197,8 @@ class HarvestConfig:
             policy = FetchPolicy.from_args(args)
         return cls(queries_path=queries_path, queries=len(queries), out=args.out, sources=sources,
                    filters=filters, crawl=crawl, fetch_policy=policy, per_query_cap=args.per_query_cap,
-                   balance=args.balance, shard_size=args.shard_size, partitions=candidate_partitions(sources))
+                   balance=args.balance, shard_size=args.shard_size, partitions=candidate_partitions(sources),
+                   site_repeats=site_repeats)
 
 
 def run(config: HarvestConfig, beam_argv: list[str]) -> dict:
@@ -190,7 +210,7 @@ def run(config: HarvestConfig, beam_argv: list[str]) -> dict:
     harvested = pipeline | "Harvest" >> Harvest(
         config.queries_path, config.sources, filter_config=config.filters, per_query_cap=config.per_query_cap,
         balance_mode=config.balance, fetch_policy=config.fetch_policy, crawl_config=config.crawl,
-        partitions=config.partitions)
+        partitions=config.partitions, site_repeats=config.site_repeats)
     harvested["candidates"] | "WriteCandidates" >> WriteCandidates(config.out, config.shard_size)
     harvested["query_counts"] | "WriteQueryCounts" >> WriteQueryCounts(
         config.queries_path, files.join(config.out, schema.QUERY_COUNTS_FILE))
@@ -229,6 +249,7 @@ def harvest_stats(config: HarvestConfig, counted: dict, written: list[str]) -> d
         "images_found": counters.group(counted, "images_found"),
         "skipped": counters.group(counted, "skipped"),
         "filtered": counters.group(counted, "filtered"),
+        "language": counters.group(counted, "language"),
         "pairs": {"passed_filters": counted.get("pairs.passed_filters", 0),
                   "no_query_match": counted.get("pairs.no_query_match", 0),
                   "matched": counted.get("pairs.matched", 0),
@@ -242,9 +263,10 @@ def harvest_stats(config: HarvestConfig, counted: dict, written: list[str]) -> d
         "balance": {"mode": config.balance, "per_query_cap": config.per_query_cap},
         "outputs": {"candidates": [p.rsplit("/", 1)[-1] for p in written],
                     "query_counts": schema.QUERY_COUNTS_FILE, "skipped_examples": schema.SKIPPED_EXAMPLES_FILE},
-        # One short example per reason keeps the summary on one screen; all are in the file.
+        # One short example per skip reason keeps the summary on one screen; all are in the
+        # file, with those of the filters (`filtered.<reason>`).
         "skipped_examples": {reason: examples[0][:160] for reason, examples in sorted(skip_examples.items())
-                             if examples},
+                             if examples and not reason.startswith("filtered.")},
     }
 
 

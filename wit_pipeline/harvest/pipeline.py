@@ -2,8 +2,9 @@
 
     ReadSources          archives, url lists, a crawl -> image batches (+ skip examples)
     SelectCandidates     image batch -> candidate batch (filters, matching, language ID),
-                         buffered and keyed by uid partition
-    DropDuplicates       (partition, candidates) -> (partition, one row per uid)
+                         buffered and keyed by uid partition; site-level counts
+    FindSiteRepeats      site-level counts -> (partition, (site, text)) to cut (repeats/)
+    DropDuplicates       (partition, candidates) -> (partition, one row per uid), cut applied
     Balance              -> (partition, rows kept under the per-query cap) + query counts
     WriteCandidates      -> OUT/candidates-NNNNN-of-NNNNN.parquet
     WriteQueryCounts     -> OUT/query_counts.parquet
@@ -17,6 +18,7 @@ metrics (core/counters).
 """
 from __future__ import annotations
 
+import functools
 import gc
 import operator
 
@@ -27,21 +29,24 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from wit_pipeline.core import counters, files
 from wit_pipeline.core.console import Progress
-from wit_pipeline.harvest import balance, candidates
+from wit_pipeline.harvest import balance, candidates, repeats
 from wit_pipeline.harvest.batches import ImageBatchBuilder, Tally
 from wit_pipeline.harvest.filters import TextFilter, TextFilterConfig
 from wit_pipeline.harvest.matcher import SharedMatchers
+from wit_pipeline.harvest.repeats import SiteRepeatConfig
+from wit_pipeline.harvest.repeats.pipeline import FindSiteRepeats
 from wit_pipeline.harvest.schema import QUERY_COUNT_SCHEMA, candidate_file_count, candidate_file_name
 from wit_pipeline.harvest.select import CandidateSelector
 from wit_pipeline.harvest.sources import HarvestSources
 from wit_pipeline.harvest.sources.archives import Counted, Skip, read_archive
 from wit_pipeline.harvest.sources.crawl import CrawlConfig, Crawler, read_seeds
-from wit_pipeline.harvest.sources.html import ImageRef
+from wit_pipeline.harvest.sources.html import DEFAULT_TEXT_SOURCES, ImageRef
 from wit_pipeline.harvest.sources.lists import url_list_images
 
 STAGE = "harvest"
 SKIP_EXAMPLES = 5
 SKIPS = "skips"
+SITE_COUNTS = "site_counts"
 # Candidates a selecting DoFn holds before handing them on: large enough that one
 # partition's piece of them is worth an element, small enough to stay a few MB.
 BUFFERED_CANDIDATES = 50_000
@@ -60,8 +65,9 @@ class _ReadFn(beam.DoFn):
         tally, builder = Tally(SKIP_EXAMPLES), ImageBatchBuilder()
         for item in self.items(path):
             if isinstance(item, ImageRef):
-                if builder.add(item):
-                    yield self._found(builder.flush())
+                full = builder.add(item)
+                if full is not None:
+                    yield self._found(full)
             elif isinstance(item, Skip):
                 tally.skip(item.reason, item.detail, item.count)
             elif isinstance(item, Counted):
@@ -84,8 +90,8 @@ class _ReadArchiveFn(_ReadFn):
     """(path, start, end): a whole archive or a split of one. Whatever it holds, what was
     read from it is kept and its problem is a counted skip: one file never fails the run."""
 
-    def __init__(self, max_record_bytes: int) -> None:
-        self.max_record_bytes = max_record_bytes
+    def __init__(self, max_record_bytes: int, text_sources: tuple[str, ...] = DEFAULT_TEXT_SOURCES) -> None:
+        self.max_record_bytes, self.text_sources = max_record_bytes, text_sources
 
     def setup(self):
         self.progress = Progress("harvest: images found in archives")
@@ -98,7 +104,8 @@ class _ReadArchiveFn(_ReadFn):
         try:
             with files.open_read(path) as stream:
                 whole = start == 0 and end is None
-                for item in read_archive(stream, path, self.max_record_bytes, None if whole else (start, end)):
+                for item in read_archive(stream, path, self.max_record_bytes, self.text_sources,
+                                         None if whole else (start, end)):
                     images += isinstance(item, ImageRef)
                     yield item
         except OSError as exc:  # unreadable storage: what was read so far is kept
@@ -120,8 +127,8 @@ class _ReadUrlListFn(_ReadFn):
 class _CrawlFn(_ReadFn):
     """The whole crawl in one DoFn: its frontier, visited set and page budget are global."""
 
-    def __init__(self, policy, config: CrawlConfig) -> None:
-        self.policy, self.config = policy, config
+    def __init__(self, policy, config: CrawlConfig, text_sources: tuple[str, ...]) -> None:
+        self.policy, self.config, self.text_sources = policy, config, text_sources
 
     def setup(self):
         from wit_pipeline.core.net import Fetcher
@@ -131,7 +138,7 @@ class _CrawlFn(_ReadFn):
     def items(self, seeds_path):
         seeds = read_seeds(files.read_bytes(seeds_path).decode("utf-8", errors="replace"))
         _count("seen.crawl_seeds", len(seeds))
-        return Crawler(self.fetcher, self.config).crawl(seeds)
+        return Crawler(self.fetcher, self.config, self.text_sources).crawl(seeds)
 
     def teardown(self):
         self.fetcher.close()
@@ -157,8 +164,8 @@ class ReadSources(beam.PTransform):
             outputs.append(pbegin
                            | "ArchiveSplits" >> beam.Create(sources.archive_splits())
                            | "SpreadArchives" >> beam.Reshuffle()
-                           | "ReadArchives" >> beam.ParDo(_ReadArchiveFn(sources.max_record_bytes)).with_outputs(
-                               SKIPS, main="images"))
+                           | "ReadArchives" >> beam.ParDo(_ReadArchiveFn(
+                               sources.max_record_bytes, sources.text_sources)).with_outputs(SKIPS, main="images"))
         if sources.url_lists:
             outputs.append(pbegin
                            | "UrlListPaths" >> beam.Create(sorted(sources.url_lists))
@@ -169,26 +176,32 @@ class ReadSources(beam.PTransform):
         if sources.crawl_seeds:
             crawled = (pbegin
                        | "SeedFile" >> beam.Create([sources.crawl_seeds])
-                       | "Crawl" >> beam.ParDo(_CrawlFn(self.fetch_policy, self.crawl_config)).with_outputs(
-                           SKIPS, main="images"))
+                       | "Crawl" >> beam.ParDo(_CrawlFn(self.fetch_policy, self.crawl_config,
+                                                        sources.text_sources)).with_outputs(SKIPS, main="images"))
             # The crawl is one DoFn: its batches are spread before the selection fans out.
             outputs.append({"images": crawled.images | "SpreadCrawl" >> beam.Reshuffle(), SKIPS: crawled.skips})
         return {"images": [o["images"] for o in outputs] | "AllImages" >> beam.Flatten(),
                 SKIPS: [o[SKIPS] for o in outputs] | "AllSkips" >> beam.Flatten()}
 
 
+def _windowed(value):
+    return WindowedValue(value, GlobalWindow().max_timestamp(), [GlobalWindow()])
+
+
 class _SelectFn(beam.DoFn):
-    """Image batches -> (partition, candidate table), buffered over the bundle.
+    """Image batches -> (partition, candidate table), buffered over the bundle; tagged: rule
+    examples (SKIPS) and the site-level rule's counts (SITE_COUNTS). The query automaton is
+    built once per worker process and shared by its threads (SharedMatchers)."""
 
-    The query automaton is built once per worker process (setup) and shared by all
-    DoFn instances on that worker's threads (SharedMatchers).
-    """
-
-    def __init__(self, queries_path: str, filter_config: TextFilterConfig, partitions: int) -> None:
+    def __init__(self, queries_path: str, filter_config: TextFilterConfig, partitions: int,
+                 site_repeats: SiteRepeatConfig) -> None:
         self.queries_path, self.filter_config, self.partitions = queries_path, filter_config, partitions
+        self.site_repeats = site_repeats
 
     def setup(self):
-        self.selector = CandidateSelector(TextFilter(self.filter_config), SharedMatchers.for_file(self.queries_path))
+        matcher = SharedMatchers.for_file(self.queries_path)
+        self.selector = CandidateSelector(TextFilter(self.filter_config, matcher.vocabulary), matcher, SKIP_EXAMPLES,
+                                          self.site_repeats.enabled)
         # The matcher's millions of objects live as long as the worker: out of the garbage
         # collector's sight, its collections no longer walk them (~15% of the reading time).
         gc.freeze()
@@ -197,51 +210,58 @@ class _SelectFn(beam.DoFn):
         self.buffered, self.rows = [], 0
 
     def process(self, batch):
-        found, counts = self.selector.select(batch)
-        for name, n in counts.items():
+        selection = self.selector.select(batch)
+        for name, n in selection.counts.items():
             _count(name, n)
-        if found is not None:
-            self.buffered.append(found)
-            self.rows += found.num_rows
+        if selection.candidates is not None:
+            self.buffered.append(selection.candidates)
+            self.rows += selection.candidates.num_rows
             if self.rows >= BUFFERED_CANDIDATES:
-                yield from self._hand_on()
+                yield from self._hand_on(lambda value: value)
 
     def finish_bundle(self):
-        for keyed in self._hand_on():
-            yield WindowedValue(keyed, GlobalWindow().max_timestamp(), [GlobalWindow()])
+        yield from self._hand_on(_windowed, examples=True)
 
-    def _hand_on(self):
+    def _hand_on(self, wrap, examples: bool = False):
         if self.buffered:
             table = pa.Table.from_batches(self.buffered)
             self.buffered, self.rows = [], 0
-            yield from candidates.split_into_partitions(table, self.partitions)
+            yield from map(wrap, candidates.split_into_partitions(table, self.partitions))
+        yield from (beam.pvalue.TaggedOutput(SITE_COUNTS, wrap(item)) for item in self.selector.sites.drain())
+        if examples:
+            yield from (beam.pvalue.TaggedOutput(SKIPS, wrap(item)) for item in self.selector.drain_examples())
 
 
 class SelectCandidates(beam.PTransform):
-    """Image batches -> (partition, candidate table): the rows whose text passes the
-    filters and matches a query, with `uid` and `matched` (select.py)."""
+    """Image batches -> {"candidates": (partition, candidate table), SKIPS, SITE_COUNTS} (select.py)."""
 
-    def __init__(self, queries_path: str, filter_config: TextFilterConfig, partitions: int = 1) -> None:
+    def __init__(self, queries_path: str, filter_config: TextFilterConfig, partitions: int = 1,
+                 site_repeats: SiteRepeatConfig = SiteRepeatConfig()) -> None:
         super().__init__()
-        self.select = _SelectFn(queries_path, filter_config.validate(), partitions)
+        self.select = _SelectFn(queries_path, filter_config.validate(), partitions, site_repeats.validate())
 
     def expand(self, images):
-        return images | "Select" >> beam.ParDo(self.select)
+        return images | "Select" >> beam.ParDo(self.select).with_outputs(SKIPS, SITE_COUNTS, main="candidates")
 
 
 def _unique(item):
-    partition, tables = item
-    table, duplicates = candidates.drop_duplicates(pa.concat_tables(tables))
-    _count("pairs.duplicates", duplicates)
-    _count("pairs.unique", table.num_rows)
-    return partition, table
+    partition, grouped = item
+    tables = list(grouped["pieces"])
+    if tables:
+        table, cut, duplicates = candidates.unique_rows(tables, set(grouped["cut"]))
+        if cut:
+            _count(f"filtered.{repeats.SITE_REPEATED}", cut)
+        _count("pairs.duplicates", duplicates)
+        _count("pairs.unique", table.num_rows)
+        yield partition, table
 
 
 class DropDuplicates(beam.PTransform):
-    """(partition, candidate table) pieces -> (partition, one row per uid); copies counted."""
+    """{"pieces": (partition, candidates), "cut": (partition, uid)} -> (partition, one row per
+    uid, the rows of the cut pairs removed); both counted."""
 
-    def expand(self, pieces):
-        return pieces | "GroupPartitions" >> beam.GroupByKey() | "Unique" >> beam.Map(_unique)
+    def expand(self, found):
+        return found | "GroupPartitions" >> beam.CoGroupByKey() | "Unique" >> beam.FlatMap(_unique)
 
 
 class _MergeDicts(beam.CombineFn):
@@ -259,18 +279,10 @@ class _MergeDicts(beam.CombineFn):
         return merged
 
     def merge_accumulators(self, accumulators):
-        accumulators = iter(accumulators)
-        merged = next(accumulators)
-        for other in accumulators:
-            self.add_input(merged, other)
-        return merged
+        return functools.reduce(self.add_input, accumulators, {})
 
     def extract_output(self, merged):
         return merged
-
-
-def _columns(table: pa.Table) -> tuple[list[str], list[list[str]]]:
-    return table.column("uid").to_pylist(), table.column("matched").to_pylist()
 
 
 class _DecideFn(beam.DoFn):
@@ -285,7 +297,7 @@ class _DecideFn(beam.DoFn):
             _count("balance.kept", table.num_rows)
             yield partition, table
             return
-        rows, kept_for = balance.decide(*_columns(table), limits, self.cap, self.mode)
+        rows, kept_for = balance.decide(*balance.uids_and_queries(table), limits, self.cap, self.mode)
         _count("balance.dropped_over_cap", table.num_rows - len(rows))
         _count("balance.kept", len(rows))
         if rows:
@@ -318,7 +330,7 @@ class Balance(beam.PTransform):
         if self.mode == balance.EXACT:
             limits = (unique
                       | "BottomKs" >> beam.FlatMap(lambda item, over: balance.by_query_shard(
-                          balance.bottom_k_per_query(*_columns(item[1]), cap, over)), beam.pvalue.AsSingleton(over_cap))
+                          balance.bottom_k_per_query(*balance.uids_and_queries(item[1]), cap, over)), beam.pvalue.AsSingleton(over_cap))
                       | "MergeBottomKs" >> beam.CombinePerKey(_MergeDicts(balance.merge_bottom_k))
                       | "Thresholds" >> beam.MapTuple(lambda _, found: {q: b.threshold() for q, b in found.items()})
                       | "AllThresholds" >> beam.CombineGlobally(_MergeDicts(operator.add)))
@@ -340,19 +352,24 @@ class Harvest(beam.PTransform):
 
     def __init__(self, queries_path: str, sources: HarvestSources, *, filter_config: TextFilterConfig | None = None,
                  per_query_cap: int = 20_000, balance_mode: str = balance.EXACT, fetch_policy=None,
-                 crawl_config: CrawlConfig | None = None, partitions: int = 1) -> None:
+                 crawl_config: CrawlConfig | None = None, partitions: int = 1,
+                 site_repeats: SiteRepeatConfig = SiteRepeatConfig()) -> None:
         super().__init__()
         self.read = ReadSources(sources, fetch_policy, crawl_config)
-        self.select = SelectCandidates(queries_path, filter_config or TextFilterConfig(), partitions)
+        self.select = SelectCandidates(queries_path, filter_config or TextFilterConfig(), partitions, site_repeats)
+        self.site_repeats = FindSiteRepeats(site_repeats, partitions)
         self.balance = Balance(per_query_cap, balance_mode)
 
     def expand(self, pbegin):
         found = pbegin | "Read" >> self.read
-        balanced = (found["images"]
-                    | "SelectCandidates" >> self.select
+        selected = found["images"] | "SelectCandidates" >> self.select
+        repeated = selected[SITE_COUNTS] | "FindSiteRepeats" >> self.site_repeats
+        balanced = ({"pieces": selected.candidates, "cut": repeated["cut"]}
                     | "DropDuplicates" >> DropDuplicates()
                     | "Balance" >> self.balance)
-        skip_examples = found[SKIPS] | "SkipExamples" >> beam.combiners.Top.SmallestPerKey(SKIP_EXAMPLES)
+        skip_examples = ((found[SKIPS], selected[SKIPS], repeated["examples"])
+                         | "AllExamples" >> beam.Flatten()
+                         | "SkipExamples" >> beam.combiners.Top.SmallestPerKey(SKIP_EXAMPLES))
         return {"candidates": balanced["kept"], "query_counts": balanced["query_counts"], "skips": skip_examples}
 
 

@@ -19,6 +19,9 @@ from wit_pipeline.core import files
 CANDIDATE_SCHEMA = pa.schema([
     ("uid", pa.string()), ("url", pa.string()), ("text", pa.string()), ("page_url", pa.string()),
     ("source", pa.string()), ("matched", pa.list_(pa.string())),
+    # Which part of the page gave the text: alt, figcaption, thumbcaption, aria-label, title
+    # (harvest/sources/html.py); null for URL-list captions.
+    ("text_source", pa.string()),
 ])
 QUERY_COUNT_SCHEMA = pa.schema([("query", pa.string()), ("matched", pa.int64()), ("kept", pa.int64())])
 CANDIDATE_GLOB = "candidates-*-of-*.parquet"

@@ -1,71 +1,140 @@
-"""Which image references of a batch become candidates, cheapest test first.
+"""Which images of a batch become candidates, and with which of their texts, cheapest test first.
 
-    image batch (batches.IMAGE_SCHEMA)
-      -> the text filters but language (filters.TextFilter.cheap_reject_reason), per text
-      -> query matching of the survivors (matcher.QueryMatcher.match_batch), one call
-      -> language identification of the texts that matched (TextFilter.wrong_language)
-      -> candidate batch: the surviving rows, every image column, plus `uid` and `matched`
+    image batch (batches.IMAGE_SCHEMA: one row per image, its texts in --text-source order)
+      -> the text and image rules (filters.TextFilter: text_reason, image_reason), per text
+      -> query matching of the texts that passed (matcher.QueryMatcher.match_batch), one call
+      -> the language check of the texts that matched (TextFilter.language_decision),
+         only until one of an image's texts passes
+      -> candidate batch: one row per kept image with the text that passed first (its
+         `text` and `text_source`), every image column, plus `uid` and `matched`
 
-Each reference is counted once, under the first step that drops it: `filtered.<reason>`,
-`pairs.no_query_match`, `filtered.wrong_language`; `pairs.passed_filters` counts those
-that passed the text filters before matching, `pairs.matched` the candidates. Language
-identification costs more than the other filters and the matching together, so it runs
-last: a text in another language that matches no query is counted as no_query_match.
-
-A step is a function of the batch's columns that narrows the list of surviving row
-indices; another one (a page-region rule, a second language check) slots in the same way.
+Each image is counted once (filters.TextFilter.choose_batch says under which reason):
+`filtered.<reason>`, `pairs.no_query_match`, `filtered.wrong_language` or `pairs.matched`;
+`pairs.passed_filters` counts the images with a text that passed the rules before
+matching, so `passed_filters = no_query_match + wrong_language + matched`. Every language
+decision is counted as `language.<how>_<accepted|rejected>` (language.py), and a few
+examples of each rule are kept (the smallest "text | page" strings, as skips keep theirs).
+The pages of every site and the pages each (site, candidate pair) is on are counted for
+the site-level rule (repeats/).
 """
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass, field
+
 import pyarrow as pa
 
-from wit_pipeline.harvest.filters import TextFilter
+from wit_pipeline.harvest.filters import NO_QUERY_MATCH, WRONG_LANGUAGE, ImageTexts, TextFilter
 from wit_pipeline.harvest.matcher import QueryMatcher
+from wit_pipeline.harvest.repeats import SiteCounts
 from wit_pipeline.harvest.schema import pair_uid
+from wit_pipeline.harvest.sources.html import split_more_texts
 
 MATCHED_TYPE = pa.list_(pa.string())
 
 
+@dataclass
+class Selection:
+    candidates: pa.RecordBatch | None                     # None when no image was kept
+    counts: dict[str, int] = field(default_factory=dict)  # counter name -> n > 0
+
+
+def _image_texts(batch: pa.RecordBatch, texts: list[str], sources: list[str | None]) -> list[ImageTexts]:
+    column = batch.column
+    images = []
+    for text, source, more, width, height, region, language in zip(
+            texts, sources, column("more_texts").to_pylist(), column("width").to_pylist(),
+            column("height").to_pylist(), column("region").to_pylist(), column("page_language").to_pylist()):
+        found = ((source, text),) if text else ()
+        if more:
+            found += split_more_texts(more)
+        images.append(ImageTexts(found, width, height, region, language))
+    return images
+
+
 class CandidateSelector:
-    def __init__(self, text_filter: TextFilter, matcher: QueryMatcher) -> None:
-        self.text_filter, self.matcher = text_filter, matcher
+    """`select` one batch. Kept over the batches until drained: a few examples of each rule's
+    rejections, and the site-level rule's counts (repeats.SiteCounts; `count_sites` False
+    when the rule is off)."""
 
-    def select(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch | None, dict[str, int]]:
-        """(candidate batch or None when no row survived, {counter name: n > 0})."""
-        counts: dict[str, int] = {}
+    def __init__(self, text_filter: TextFilter, matcher: QueryMatcher, examples: int = 5,
+                 count_sites: bool = False) -> None:
+        self.text_filter, self.matcher, self.examples = text_filter, matcher, examples
+        self.count_sites = count_sites
+        self._examples: dict[str, list[str]] = {}
+        self.sites = SiteCounts()
 
-        def count(name: str, n: int) -> None:
-            if n:
-                counts[name] = counts.get(name, 0) + n
+    def drain_examples(self) -> list[tuple[str, str]]:
+        """("filtered.<reason>", "text | page") pairs: the `examples` smallest per reason."""
+        found = [(name, detail) for name, details in sorted(self._examples.items()) for detail in details]
+        self._examples = {}
+        return found
 
-        texts = batch.column("text").to_pylist()
-        widths, heights = batch.column("width").to_pylist(), batch.column("height").to_pylist()
-        reject = self.text_filter.cheap_reject_reason
-        rows = []
-        for row, (text, width, height) in enumerate(zip(texts, widths, heights)):
-            reason = reject(text, width, height)
+    def select(self, batch: pa.RecordBatch) -> Selection:
+        texts, sources = batch.column("text").to_pylist(), batch.column("text_source").to_pylist()
+        choices = self.text_filter.choose_batch(_image_texts(batch, texts, sources), self.matcher.match_batch)
+        page_urls, urls = batch.column("page_url").to_pylist(), batch.column("url").to_pylist()
+        rows, reasons, decisions, passed = [], Counter(), Counter(), 0
+        for row, choice in enumerate(choices):
+            if choice.decisions:
+                decisions.update(choice.decisions)
+            reason = choice.reason
             if reason is None:
                 rows.append(row)
-            else:
-                count(f"filtered.{reason}", 1)
-        count("pairs.passed_filters", len(rows))
+                passed += 1
+                continue
+            reasons[reason] += 1
+            if reason == NO_QUERY_MATCH or reason == WRONG_LANGUAGE:
+                passed += 1
+            if reason != NO_QUERY_MATCH:
+                self._example(f"filtered.{reason}", choice.text[:120], page_urls[row] or urls[row])
+        counts = {("pairs.no_query_match" if reason == NO_QUERY_MATCH else f"filtered.{reason}"): n
+                  for reason, n in reasons.items()}
+        counts.update((f"language.{decision.by}_{'accepted' if decision.accepted else 'rejected'}", n)
+                      for decision, n in decisions.items())
+        if passed:
+            counts["pairs.passed_filters"] = passed
+        selection = Selection(None, counts)
+        if self.count_sites:
+            self.sites.add_pages(page_urls)
+        if rows:
+            counts["pairs.matched"] = len(rows)
+            kept = [choices[row] for row in rows]
+            later_text = any(choice.text_source != sources[row] for row, choice in zip(rows, kept))
+            selection.candidates = found = self._candidates(batch, rows, kept, later_text)
+            if self.count_sites:
+                self.sites.add_candidates([page_urls[row] for row in rows], found.column("uid").to_pylist(),
+                                          found.column("text").to_pylist())
+        return selection
 
-        matched_rows, matched = [], []
-        for row, queries in zip(rows, self.matcher.match_batch([texts[row] for row in rows])):
-            if queries:
-                matched_rows.append(row)
-                matched.append(queries)
-        count("pairs.no_query_match", len(rows) - len(matched_rows))
+    def _example(self, name: str, text: str, page: str) -> None:
+        """Keep the `self.examples` smallest "text | page" details per name (deterministic,
+        whatever the batches); the detail is only built when it can be one of them."""
+        kept = self._examples.setdefault(name, [])
+        full = len(kept) >= self.examples
+        if full and text + " |" > kept[-1]:
+            return
+        detail = f"{text} | {page}"
+        if detail in kept:
+            return
+        if not full:
+            kept.append(detail)
+            kept.sort()
+        elif detail < kept[-1]:
+            kept[-1] = detail
+            kept.sort()
 
-        wrong = self.text_filter.wrong_language([texts[row] for row in matched_rows])
-        rows = [row for row, drop in zip(matched_rows, wrong) if not drop]
-        matched = [queries for queries, drop in zip(matched, wrong) if not drop]
-        count("filtered.wrong_language", len(matched_rows) - len(rows))
-        count("pairs.matched", len(rows))
-        if not rows:
-            return None, counts
+    @staticmethod
+    def _candidates(batch: pa.RecordBatch, rows: list[int], kept: list, later_text: bool) -> pa.RecordBatch:
+        """The kept rows with `uid` and `matched`; `text` and `text_source` set to the chosen
+        ones when an image's first text was not the one kept (`later_text`)."""
         candidates = batch.take(pa.array(rows, pa.int32()))
+        texts = [choice.text for choice in kept]
+        if later_text:
+            for name, values in (("text", texts), ("text_source", [choice.text_source for choice in kept])):
+                index = candidates.schema.get_field_index(name)
+                candidates = candidates.set_column(index, name, pa.array(values, pa.string()))
         urls = candidates.column("url").to_pylist()
-        uids = [pair_uid(url, texts[row]) for url, row in zip(urls, rows)]
-        candidates = candidates.append_column("uid", pa.array(uids, pa.string()))
-        return candidates.append_column("matched", pa.array(matched, MATCHED_TYPE)), counts
+        candidates = candidates.append_column("uid", pa.array([pair_uid(url, text) for url, text in zip(urls, texts)],
+                                                              pa.string()))
+        return candidates.append_column("matched", pa.array([choice.matched for choice in kept], MATCHED_TYPE))

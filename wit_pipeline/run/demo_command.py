@@ -74,6 +74,7 @@ def main(args: argparse.Namespace, beam_argv: list[str]) -> int:
     config = DemoConfig.from_args(args, beam_argv)
     started = time.monotonic()
     out = config.out_dir
+    files.lock_out(out, "demo")  # before the world is written; the chain below runs under it
     world_dir = os.path.join(out, "world")
     print(f"building the demo world in {world_dir}", flush=True)
     world = demo_world.write_wiki_inputs(world_dir)

@@ -26,6 +26,7 @@ class ReportConfig:
 
 def main(args: argparse.Namespace, beam_argv: list[str]) -> int:
     config = ReportConfig.from_args(args)
+    files.lock_out(config.out, "report")  # not while a run writes there, nor two reports at once
     report = write_report(config.out)
     print(f"== wit report == {files.join(config.out, 'report.html')}")
     for stage in STAGES:

@@ -211,6 +211,8 @@ def evaluate_set(model, preprocess, tokenizer, eval_set: EvalSet, config: EvalCo
 def main(args: argparse.Namespace, beam_argv: list[str]) -> int:
     # Beam pipeline options are accepted as by every stage and mean nothing here.
     config = EvalConfig.from_args(args)
+    if config.out:
+        files.lock_out(config.out, "eval")  # before the model loads: a second run is refused at once
     from wit_pipeline.clip import zeroshot
     from wit_pipeline.train.distributed import init_distributed
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+from wit_pipeline.harvest.sources.html import DEFAULT_TEXT_SOURCES
+
 # Like `wit download --max-bytes`: an HTML or WAT record over this is skipped unread.
 DEFAULT_MAX_RECORD_BYTES = 20_000_000
 
@@ -23,6 +25,7 @@ class HarvestSources:
     input_format: str = "auto"
     url_col: str = "url"
     caption_col: str = "auto"
+    text_sources: tuple[str, ...] = DEFAULT_TEXT_SOURCES   # --text-source, in order (html.TEXT_SOURCES)
     archive_sizes: tuple[int | None, ...] = ()   # bytes of each archive, when known
     archive_split_bytes: int = DEFAULT_ARCHIVE_SPLIT_BYTES   # 0: never split
 

@@ -37,10 +37,12 @@ from typing import BinaryIO, Iterator, Union
 
 import orjson
 
+from wit_pipeline.harvest.language import primary_language
 from wit_pipeline.harvest.sources import DEFAULT_MAX_RECORD_BYTES, Counted, Skip
 from wit_pipeline.harvest.sources.archive_stream import ArchiveStream, first_record_member, is_gzip
 from wit_pipeline.harvest.sources.fast_records import FastPath
-from wit_pipeline.harvest.sources.html import ImageRef, clean_text, extract_page, is_html_content_type
+from wit_pipeline.harvest.sources.html import (DEFAULT_TEXT_SOURCES, ImageRef, clean_text, extract_page,
+                                               is_html_content_type, join_more_texts)
 from wit_pipeline.harvest.sources.urls import resolve_url
 from wit_pipeline.harvest.sources.warc_records import COMPLETE, Record, scan_records
 
@@ -61,8 +63,10 @@ def _field(mapping, key: str):
     return value if isinstance(value, (dict, list, str)) else None
 
 
-def wat_images(payload: bytes, name: str) -> Iterator[ArchiveItem]:
-    """Image links of one WAT metadata record."""
+def wat_images(payload: bytes, name: str, text_sources: tuple[str, ...] = DEFAULT_TEXT_SOURCES
+               ) -> Iterator[ArchiveItem]:
+    """Image links of one WAT metadata record: a WAT keeps the `alt` and `title` of each
+    `IMG@/src` (in `text_sources` order) and the page's `<html lang>` (`HTML@/lang`)."""
     try:
         envelope = _load_json(payload)["Envelope"]
     except (ValueError, KeyError, TypeError) as exc:
@@ -78,6 +82,11 @@ def wat_images(payload: bytes, name: str) -> Iterator[ArchiveItem]:
     if isinstance(head_base, str) and head_base:
         base = resolve_url(head_base, page_url)[0] or page_url
     yield Counted("wat_pages")
+    head = _field(html_meta, "Head")
+    metas = _field(head, "Metas") or []
+    page_language = next((primary_language(meta.get("content")) for meta in metas if isinstance(meta, dict)
+                          and meta.get("name") == "HTML@/lang" and isinstance(meta.get("content"), str)), None)
+    sources = [source for source in text_sources if source in ("alt", "title")]
     links = html_meta.get("Links")
     for link in links if isinstance(links, list) else ():
         if not isinstance(link, dict) or link.get("path") != "IMG@/src":
@@ -87,8 +96,14 @@ def wat_images(payload: bytes, name: str) -> Iterator[ArchiveItem]:
         if url is None:
             yield Skip(reason, f"{name} {page_url}")
             continue
-        text = clean_text(_string(link.get("alt"))) or clean_text(_string(link.get("title")))
-        yield ImageRef(url=url, text=text, page_url=page_url, source="wat")
+        found: list[tuple[str, str]] = []
+        for source in sources:
+            text = clean_text(_string(link.get(source)))
+            if text and all(text != earlier for _, earlier in found):
+                found.append((source, text))
+        yield ImageRef(url=url, text=found[0][1] if found else "", page_url=page_url, source="wat",
+                       text_source=found[0][0] if found else None, page_language=page_language,
+                       more_texts=join_more_texts(found[1:]))
 
 
 def _string(value) -> str | None:
@@ -100,7 +115,8 @@ def _too_large(record: Record, name: str, max_record_bytes: int, size: str) -> S
                                     f"{max_record_bytes})")
 
 
-def _record_items(record: Record, name: str, max_record_bytes: int) -> Iterator[ArchiveItem]:
+def _record_items(record: Record, name: str, max_record_bytes: int, text_sources: tuple[str, ...]
+                  ) -> Iterator[ArchiveItem]:
     """What one record gives. Nothing is yielded for a record that `finish` finds broken:
     the scanner reports those."""
     uri, content_type, http_status = record.uri, record.content_type, record.http_status
@@ -133,13 +149,13 @@ def _record_items(record: Record, name: str, max_record_bytes: int) -> Iterator[
         yield _too_large(record, name, max_record_bytes, "decoded payload")
         return
     if is_wat:
-        yield from wat_images(body, f"{name} {uri}")
+        yield from wat_images(body, f"{name} {uri}", text_sources)
         return
     resolved, reason = resolve_url(uri, None)
     if resolved is None:
         yield Skip("invalid_page_url", f"{name} {uri!r}")
         return
-    page = extract_page(body, resolved, "warc", content_type=content_type)
+    page = extract_page(body, resolved, "warc", content_type=content_type, text_sources=text_sources)
     yield Counted("html_pages")
     if page.decoded_with_errors:
         yield Counted("pages_decoded_with_errors")
@@ -149,7 +165,8 @@ def _record_items(record: Record, name: str, max_record_bytes: int) -> Iterator[
 
 
 def read_archive(stream: BinaryIO, name: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-                 split: tuple[int, int | None] | None = None) -> Iterator[ArchiveItem]:
+                 text_sources: tuple[str, ...] = DEFAULT_TEXT_SOURCES, split: tuple[int, int | None] | None = None
+                 ) -> Iterator[ArchiveItem]:
     """Every image reference of one WARC or WAT file, plus what was skipped and why.
 
     A gzip file is read by FastWARC as far as its records can be vouched for
@@ -169,7 +186,8 @@ def read_archive(stream: BinaryIO, name: str, max_record_bytes: int = DEFAULT_MA
             return
     confirmed = 0
     if is_gzip(stream):
-        fast = FastPath(stream, lambda record: _record_items(record, name, max_record_bytes), start, end)
+        fast = FastPath(stream, lambda record: _record_items(record, name, max_record_bytes, text_sources),
+                        start, end)
         yield from fast.items()
         start, confirmed = fast.resume_at, fast.confirmed
     if end is not None and start >= end:
@@ -181,7 +199,7 @@ def read_archive(stream: BinaryIO, name: str, max_record_bytes: int = DEFAULT_MA
             if held:
                 yield from held
             held = None
-            yield from _record_items(item, name, max_record_bytes)
+            yield from _record_items(item, name, max_record_bytes, text_sources)
         elif held is not None and item.reason != "truncated_record":
             held.append(item)
         else:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 from urllib.parse import urlsplit
 
-from wit_pipeline.harvest.sources.html import PageImages, extract_page, is_html_content_type
+from wit_pipeline.harvest.sources.html import DEFAULT_TEXT_SOURCES, PageImages, extract_page, is_html_content_type
 from wit_pipeline.harvest.sources.urls import resolve_url
 from wit_pipeline.harvest.sources.archives import ArchiveItem, Counted, Skip
 
@@ -98,9 +98,11 @@ class _HostGate:
 
 
 class Crawler:
-    def __init__(self, fetcher, config: CrawlConfig | None = None) -> None:
+    def __init__(self, fetcher, config: CrawlConfig | None = None,
+                 text_sources: tuple[str, ...] = DEFAULT_TEXT_SOURCES) -> None:
         self.fetcher = fetcher
         self.config = (config or CrawlConfig()).validate()
+        self.text_sources = text_sources
 
     def crawl(self, seeds: Iterable[str]) -> Iterator[ArchiveItem]:
         config = self.config
@@ -155,7 +157,7 @@ class Crawler:
         page = None
         if result.ok and is_html_content_type(content_type):
             page = extract_page(result.content or b"", result.final_url or result.url, "crawl",
-                                content_type=content_type, want_links=True)
+                                content_type=content_type, want_links=True, text_sources=self.text_sources)
         return _FetchedPage(url=result.url, status=result.status, error_message=result.error_message,
                             final_url=result.final_url, content_type=content_type, page=page)
 

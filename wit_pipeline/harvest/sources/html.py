@@ -1,4 +1,4 @@
-"""(image URL, alt-text) pairs and outgoing links from one HTML page.
+"""(image URL, texts) pairs and outgoing links from one HTML page.
 
 Plain Python over selectolax's lexbor parser (an HTML5 tokenizer in C: it repairs
 broken markup the way browsers do and decodes entities in attribute values), so the
@@ -11,20 +11,34 @@ Rules:
   protocol-relative URLs work; `data:`, `javascript:` and other non-http(s) schemes are
   skipped and counted, and so are URLs `wit download` would refuse (`net.check_url`:
   malformed, bad port, invalid host name...) as `invalid_url` (`invalid_link_url` for links);
-- text: `alt`, falling back to `title`, then `data-image-title`; entities decoded (also
-  double-encoded ones such as `&amp;amp;`), whitespace collapsed;
+- texts (`TEXT_SOURCES`, tried in the `--text-source` order): `alt`; `figcaption` (of the
+  `<figure>` the image is the only image of); `thumbcaption` (MediaWiki's
+  `div.thumbcaption` of a `div.thumbinner`, or `div.gallerytext` of a gallery box, with
+  one image); `aria-label`; `title` (else `data-image-title`). Entities decoded (also
+  double-encoded ones such as `&amp;amp;`), whitespace collapsed, citation marks ("[3]")
+  dropped from captions;
+- region: an image inside the page chrome -- `<header>`/`<footer>` of the page (not of an
+  `<article>`, `<section>` or `<main>`), `<nav>`, `<aside>`, their ARIA roles (banner,
+  navigation, contentinfo, complementary) and the ids older templates gave them -- is
+  marked with it, for the `chrome_region` filter;
+- page language: `<html lang>`, for the language check of short texts;
 - `<meta name="robots">` with noindex/noimageindex/noai/noimageai: the page's images are
   not harvested (the HTML twin of the X-Robots-Tag header).
+
+One parse per page; each rule is one CSS query over the parsed tree (run only when the
+page contains what it looks for), and each image is then looked up by node identity.
 """
 from __future__ import annotations
 
 import codecs
 import html
+import functools
 import re
 from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser
 
+from wit_pipeline.harvest.language import primary_language
 from wit_pipeline.harvest.sources.urls import resolve_url
 
 ROBOTS_OPT_OUT = {"noindex", "noimageindex", "noai", "noimageai", "none"}
@@ -35,11 +49,41 @@ _SRCSET_SEPARATORS = re.compile(r"[\s,]*")
 _NOT_SPACE = re.compile(r"\S*")
 _DESCRIPTOR_STOP = re.compile(r"[(),]")
 _DIMENSION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:px)?\s*$", re.I)
+_CITATION_RE = re.compile(r"\[(?:\d+|[a-z]|citation needed|note \d+)\]", re.I)
+
+# Where an image's text can come from, in the default `--text-source` order: the alt
+# first (CLIP's source), then the captions editors write under a picture (Google's WIT
+# used these "reference descriptions"), then the labels meant for screen readers and tooltips.
+TEXT_SOURCES = ("alt", "figcaption", "thumbcaption", "aria-label", "title")
+DEFAULT_TEXT_SOURCES = TEXT_SOURCES
+# Page-chrome landmarks: the elements, their ARIA roles, and the ids older templates give
+# the same blocks. Any [role] is matched and its value checked in Python: one presence test
+# costs the query less than four value tests.
+_LANDMARK_SELECTOR = ("header, nav, aside, footer, [role], "
+                      "#header, #masthead, #nav, #navigation, #navbar, #menu, #sidebar, #footer")
+_LANDMARK_ROLES = {"banner": "header", "navigation": "nav", "complementary": "aside", "contentinfo": "footer"}
+_LANDMARK_IDS = {"header": "header", "masthead": "header", "nav": "nav", "navigation": "nav", "navbar": "nav",
+                 "menu": "nav", "sidebar": "aside", "footer": "footer"}
+# Caption elements, by the text source they give: a <figure>'s <figcaption>; MediaWiki's
+# thumb caption (in its div.thumbinner) and gallery text (in its li.gallerybox). The
+# container is checked in Python: child combinators make the one query over the page slower.
+_CAPTION_SELECTORS = {"figcaption": "figcaption", "thumbcaption": "div.thumbcaption, div.gallerytext"}
+_CAPTION_PARENTS = {"figcaption": ("figure", None, 1), "thumbcaption": ("div", "thumbinner", 1),
+                    "gallerytext": ("li", "gallerybox", 2)}    # (container tag, class, levels up)
+# A <header>/<footer> inside these belongs to that content, not to the page (HTML's rule).
+_SECTIONING = frozenset({"article", "section", "main"})
 
 
 @dataclass(frozen=True)
 class ImageRef:
-    """One image reference found on a page (or a URL-list row): the raw material of a pair."""
+    """One image reference found on a page (or a URL-list row): the raw material of a pair.
+
+    `text` is the image's first text in `--text-source` order (from `text_source`);
+    `more_texts` its further candidates, in that order, as "source<TAB>text" lines (None
+    when there are none): a cleaned text holds no tab nor line break (`clean_text`), and a
+    string column costs the image batches a hundred times less than a list column. Every
+    field is a column of harvest's image batches (batches.IMAGE_SCHEMA).
+    """
 
     url: str
     text: str
@@ -47,6 +91,27 @@ class ImageRef:
     source: str
     width: int | None = None
     height: int | None = None
+    text_source: str | None = None     # alt, figcaption, ...; None for URL-list captions
+    region: str | None = None          # header, nav, aside or footer: the image is page chrome
+    page_language: str | None = None   # the page's declared language (`<html lang>`, primary subtag)
+    more_texts: str | None = None
+
+    def texts(self) -> tuple[tuple[str | None, str], ...]:
+        """(text_source, text) candidates in order; empty when the image has no text."""
+        if not self.text:
+            return ()
+        return ((self.text_source, self.text),) + split_more_texts(self.more_texts)
+
+
+def join_more_texts(texts: list[tuple[str, str]]) -> str | None:
+    """(text_source, text) pairs -> the `ImageRef.more_texts` string."""
+    return "\n".join(f"{source}\t{text}" for source, text in texts) if texts else None
+
+
+def split_more_texts(more_texts: str | None) -> tuple[tuple[str, str], ...]:
+    if not more_texts:
+        return ()
+    return tuple(tuple(line.split("\t", 1)) for line in more_texts.split("\n"))
 
 
 @dataclass
@@ -74,6 +139,22 @@ def clean_text(raw: str | None) -> str:
     if "&" in raw:
         raw = html.unescape(raw)
     return collapse_whitespace(raw)
+
+
+def parse_text_sources(value: str) -> tuple[str, ...]:
+    """`--text-source alt,figcaption,...` -> the sources in that order (ValueError names a bad one)."""
+    sources = tuple(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))
+    unknown = [source for source in sources if source not in TEXT_SOURCES]
+    if unknown or not sources:
+        raise ValueError(f"--text-source {value!r}: choose from {','.join(TEXT_SOURCES)}"
+                         + (f" (unknown: {','.join(unknown)})" if unknown else ""))
+    return sources
+
+
+def caption_text(node) -> str:
+    """A caption element's text: whitespace collapsed, citation marks ("[3]") dropped."""
+    text = clean_text(node.text(deep=True))
+    return collapse_whitespace(_CITATION_RE.sub("", text)) if "[" in text else text
 
 
 def parse_srcset(srcset: str) -> list[tuple[str, str]]:
@@ -195,8 +276,103 @@ def is_html_content_type(content_type: str | None) -> bool:
     return mime in ("text/html", "application/xhtml+xml", "text/xhtml") or mime == ""
 
 
+@functools.lru_cache(maxsize=None)
+def _page_selector(text_sources: tuple[str, ...]) -> str:
+    """One CSS query that finds every <img>, chrome landmark and wanted caption of a page."""
+    return ", ".join(["img", _LANDMARK_SELECTOR] + [_CAPTION_SELECTORS[source] for source in text_sources
+                                                     if source in _CAPTION_SELECTORS])
+
+
+def _landmark_region(node) -> str | None:
+    """The chrome region of a node matched by `_LANDMARK_SELECTOR`; None for the <header> or
+    <footer> of an <article>, <section> or <main> (it belongs to that content, HTML's rule)."""
+    tag = node.tag
+    if tag in ("header", "footer"):
+        parent = node.parent
+        while parent is not None:
+            if parent.tag in _SECTIONING:
+                return None
+            parent = parent.parent
+        return tag
+    if tag in ("nav", "aside"):
+        return tag
+    role = (node.attrs.get("role") or "").strip().lower()
+    return _LANDMARK_ROLES.get(role) or _LANDMARK_IDS.get((node.id or "").lower())
+
+
+def _caption_container(node) -> tuple[str, object] | None:
+    """(text source, container) of a caption element: a <figcaption> in a <figure>, a
+    div.thumbcaption in a div.thumbinner, a div.gallerytext in (a div in) a li.gallerybox."""
+    kind = "figcaption" if node.tag == "figcaption" else next(
+        (name for name in (node.attrs.get("class") or "").split() if name in _CAPTION_PARENTS), None)
+    if kind is None:
+        return None
+    parent_tag, parent_class, depth = _CAPTION_PARENTS[kind]
+    container = node.parent
+    for _ in range(depth):
+        if container is None:
+            return None
+        if container.tag == parent_tag and (
+                parent_class is None or parent_class in (container.attrs.get("class") or "").split()):
+            return ("figcaption" if kind == "figcaption" else "thumbcaption"), container
+        container = container.parent
+    return None
+
+
+def scan_page(tree, text_sources: tuple[str, ...]) -> tuple[list, dict[int, str], dict[str, dict[int, str]]]:
+    """(the <img> nodes, node id -> chrome region, source -> node id -> caption) of a parsed page.
+
+    One query over the tree; then each landmark's and each caption container's own images.
+    The innermost landmark around an image names its region. A caption names the picture
+    only when its container (the figure, thumb or gallery box) holds exactly one image
+    besides those inside the caption.
+    """
+    images, regions = {}, {}
+    captions: dict[str, dict[int, str]] = {source: {} for source in _CAPTION_SELECTORS}
+    # Document order, outer landmarks first; lexbor lists a node once per selector it
+    # matches (an <img role="img">), hence the images by node id.
+    for node in tree.css(_page_selector(text_sources)):
+        tag = node.tag
+        if tag == "img":
+            images.setdefault(node.mem_id, node)
+            continue
+        caption = _caption_container(node) if tag in ("figcaption", "div") else None
+        if caption is not None:
+            source, container = caption
+            # The caption's own images (MediaWiki's magnify icon) are not what it describes.
+            own = {image.mem_id for image in node.css("img")}
+            inside = [image.mem_id for image in container.css("img") if image.mem_id not in own]
+            text = caption_text(node) if len(inside) == 1 else ""
+            if text:
+                captions[source][inside[0]] = text
+            continue
+        region = _landmark_region(node)
+        if region is not None:
+            for image in node.css("img"):
+                regions[image.mem_id] = region
+    return list(images.values()), regions, captions
+
+
+def _image_texts(attrs: dict, captions: dict[str, dict[int, str]], node_id: int,
+                 text_sources: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(text_source, text) of one <img>, in `text_sources` order, without empty or repeated texts."""
+    texts: list[tuple[str, str]] = []
+    for source in text_sources:
+        if source == "alt":
+            text = clean_text(attrs.get("alt"))
+        elif source == "title":
+            text = clean_text(attrs.get("title")) or clean_text(attrs.get("data-image-title"))
+        elif source == "aria-label":
+            text = clean_text(attrs.get("aria-label"))
+        else:
+            text = captions[source].get(node_id, "")
+        if text and all(text != earlier for _, earlier in texts):
+            texts.append((source, text))
+    return texts
+
+
 def extract_page(body: bytes | str, page_url: str, source: str, *, content_type: str | None = None,
-                 want_links: bool = False) -> PageImages:
+                 want_links: bool = False, text_sources: tuple[str, ...] = DEFAULT_TEXT_SOURCES) -> PageImages:
     """All image references (and optionally `<a href>` links) of one HTML page."""
     result = PageImages()
     if isinstance(body, bytes):
@@ -236,11 +412,12 @@ def extract_page(body: bytes | str, page_url: str, source: str, *, content_type:
                 seen.add(link)
                 result.links.append(link)
 
+    images, regions, captions = scan_page(tree, text_sources)
     if result.robots_opt_out:
-        result.skip("page_robots_opt_out", len(tree.css("img")))
+        result.skip("page_robots_opt_out", len(images))
         return result
-
-    for node in tree.css("img"):
+    page_language = primary_language(tree.root.attributes.get("lang")) if images else None
+    for node in images:
         attrs = node.attributes
         raw_url = (largest_srcset_candidate(attrs.get("srcset"))
                    or largest_srcset_candidate(attrs.get("data-srcset"))
@@ -250,9 +427,12 @@ def extract_page(body: bytes | str, page_url: str, source: str, *, content_type:
         if url is None:
             result.skip(reason)
             continue
-        image_text = (clean_text(attrs.get("alt")) or clean_text(attrs.get("title"))
-                      or clean_text(attrs.get("data-image-title")))
-        result.images.append(ImageRef(url=url, text=image_text, page_url=page_url, source=source,
+        node_id = node.mem_id
+        texts = _image_texts(attrs, captions, node_id, text_sources)
+        first_source, first_text = texts[0] if texts else (None, "")
+        result.images.append(ImageRef(url=url, text=first_text, page_url=page_url, source=source,
                                       width=parse_dimension(attrs.get("width")),
-                                      height=parse_dimension(attrs.get("height"))))
+                                      height=parse_dimension(attrs.get("height")),
+                                      text_source=first_source, region=regions.get(node_id),
+                                      page_language=page_language, more_texts=join_more_texts(texts[1:])))
     return result
