@@ -185,19 +185,18 @@ def test_balance_over_partitions_equals_the_reference(mode):
     table = pa.table({"uid": [u for u, _ in pairs], "matched": [m for _, m in pairs]})
     parts = [part for _, part in candidates.split_into_partitions(table, partitions)]
     columns = [(part.column("uid").to_pylist(), part.column("matched").to_pylist()) for part in parts]
+    matched_counts = {}
+    for _, matched in columns:
+        for query, n in balance.count_per_query(matched).items():
+            matched_counts[query] = matched_counts.get(query, 0) + n
+    limits = {q: n for q, n in matched_counts.items() if n > cap}
     if mode == balance.EXACT:
         merged: dict[str, balance.BottomK] = {}
         for uids, matched in columns:
-            for query, bottom in balance.bottom_k_per_query(uids, matched, cap).items():
+            for query, bottom in balance.bottom_k_per_query(uids, matched, cap, limits).items():
                 merged.setdefault(query, balance.BottomK(cap)).merge(bottom)
-        matched_counts = {q: b.count for q, b in merged.items()}
-        limits = {q: b.threshold() for q, b in merged.items() if b.count > cap}
-    else:
-        matched_counts = {}
-        for _, matched in columns:
-            for query, n in balance.count_per_query(matched).items():
-                matched_counts[query] = matched_counts.get(query, 0) + n
-        limits = {q: n for q, n in matched_counts.items() if n > cap}
+        assert set(merged) == set(limits)  # rank keys only for the queries over the cap
+        limits = {q: b.threshold() for q, b in merged.items()}
     kept, kept_for = set(), {}
     for uids, matched in columns:
         rows, found = balance.decide(uids, matched, limits, cap, mode)
@@ -205,4 +204,5 @@ def test_balance_over_partitions_equals_the_reference(mode):
         for query, n in found.items():
             kept_for[query] = kept_for.get(query, 0) + n
     assert kept == set(kept_uids)
-    assert {q: (matched_counts[q], kept_for.get(q, 0)) for q in matched_counts} == counts
+    assert set(kept_for) <= set(limits)   # a query under the cap keeps all it matched
+    assert {q: (n, kept_for.get(q, 0) if q in limits else n) for q, n in matched_counts.items()} == counts

@@ -174,6 +174,10 @@ def test_identical_output_across_reruns_and_worker_counts(harvested, monkeypatch
     assert run_harvest(harvested["inputs"], partitioned) == 0
     assert output_bytes(partitioned) == first
     monkeypatch.undo()
+    # Archives read in splits of 500 bytes (at gzip member boundaries) by many DoFn calls.
+    split = harvested["tmp"] / "split"
+    assert run_harvest(harvested["inputs"], split, "--archive-split-bytes", "500") == 0
+    assert output_bytes(split) == first
     multi = harvested["tmp"] / "multi"
     assert run_harvest(harvested["inputs"], multi, "--direct_running_mode", "multi_processing",
                        "--direct_num_workers", "2") == 0
@@ -184,7 +188,7 @@ def test_identical_output_across_reruns_and_worker_counts(harvested, monkeypatch
         numbers.pop("seconds")
         return numbers
     assert stats(multi) == stats(harvested["out"])  # metrics from 2 worker processes add up the same
-    assert stats(partitioned) == stats(harvested["out"])
+    assert stats(partitioned) == stats(harvested["out"]) == stats(split)
     # A re-run into the same OUT with other shards replaces the old shard set.
     assert run_harvest(harvested["inputs"], again, "--shard-size", "100") == 0
     assert sorted(n for n in os.listdir(again) if n.startswith("candidates-")) == ["candidates-00000-of-00001.parquet"]
@@ -203,7 +207,8 @@ def test_balance_transform_equals_reference():
                   | f"Balance{mode}" >> Balance(cap, mode))
         kept = result["kept"] | f"Uids{mode}" >> beam.FlatMap(lambda item: item[1].column("uid").to_pylist())
         assert_that(kept, equal_to(kept_uids), label=f"Kept{mode}")
-        assert_that(result["query_counts"], equal_to(list(counts.items())), label=f"Counts{mode}")
+        query_counts = result["query_counts"] | f"PerQuery{mode}" >> beam.FlatMap(lambda shard: shard[1].items())
+        assert_that(query_counts, equal_to(list(counts.items())), label=f"Counts{mode}")
         pipeline.run().wait_until_finish()
         if mode == balance.EXACT:
             assert max(k for _, k in counts.values()) == cap
@@ -215,6 +220,7 @@ def test_balance_transform_equals_reference():
     (["--queries", "{q}", "--warc", "{d}/*.nothing"], "no file matches"),
     (["--queries", "{q}", "--url-list", "{d}/bad.csv"], "no url column 'url'"),
     (["--queries", "{q}", "--url-list", "{d}/bad.csv", "--per-query-cap", "0"], "per-query-cap"),
+    (["--queries", "{q}", "--archive-split-bytes", "-1"], "--archive-split-bytes must be >= 0, got -1"),
 ])
 def test_cli_errors(tmp_path, capsys, argv, message):
     queries = write_queries(tmp_path / "q.parquet", QUERIES)

@@ -430,16 +430,16 @@ def test_unreadable_file_and_reader_failure_are_counted(tmp_path, monkeypatch):
 
     read = harvest._ReadArchiveFn(1000)
     read.setup()
-    assert skips_of(read.process(str(tmp_path))) == [
+    assert skips_of(read.process((str(tmp_path), 0, None))) == [
         ("unreadable_archive", f"{tmp_path}: IsADirectoryError: [Errno 21] Is a directory: '{tmp_path}'")]
 
-    def failing_reader(stream, name, max_record_bytes, text_sources):
+    def failing_reader(stream, name, max_record_bytes, text_sources, split):
         yield ImageRef(url="http://a.test/x.jpg", text="a cat", page_url=None, source="warc")
         raise RuntimeError("unforeseen")
 
     monkeypatch.setattr(harvest, "read_archive", failing_reader)
     (tmp_path / "a.warc").write_bytes(b"x")
-    outputs = list(read.process(str(tmp_path / "a.warc")))
+    outputs = list(read.process((str(tmp_path / "a.warc"), 0, None)))
     # what was read before the failure is kept
     assert image_refs(outputs[0]) == [ImageRef(url="http://a.test/x.jpg", text="a cat", page_url=None, source="warc")]
     assert skips_of(outputs) == [("archive_reader_error", f"{tmp_path}/a.warc: RuntimeError: unforeseen")]

@@ -8,11 +8,12 @@ of smallest rank key, i.e. those whose key is <= the query's `cap`-th smallest k
 threshold). A pair is kept if ANY of its queries keeps it. So per query, `kept` ==
 min(matched, cap) exactly, and the same pairs are chosen on every run.
 
-Distributed plan (`pipeline.Balance`): one CombinePerKey over (query, rank key)
-whose accumulator is the count plus a bounded max-heap of the `cap` smallest keys (at
-most `cap` ints per query, spread over workers by query), then a side input holding
-only the thresholds of queries above the cap (at most total/cap entries), then one
-ParDo deciding each pair on its own. No step holds all pairs in one place.
+Distributed plan (`pipeline.Balance`), over partitions of the pairs (by uid) and shards
+of the queries: the pairs per query are counted; for the queries above the cap (at most
+total/cap of them), a bounded max-heap of the `cap` smallest rank keys per partition,
+merged per query, gives the threshold; the thresholds are a side input of one step that
+decides each partition's pairs on their own. No step holds all pairs in one place, and
+only the queries above the cap pay for rank keys.
 
 MetaCLIP rule (`--balance metaclip`, Xu et al. 2023, "Demystifying CLIP Data"): keep a
 pair for query q with probability cap / matched(q); a pair is kept if any query keeps
@@ -23,7 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from typing import Iterable, Mapping
+import zlib
+from typing import Container, Iterable, Mapping
 
 EXACT = "exact"
 METACLIP = "metaclip"
@@ -102,18 +104,21 @@ def validate_balance(cap: int, mode: str) -> None:
         raise ValueError(f"--balance must be one of {', '.join(BALANCE_MODES)}, got {mode!r}")
 
 
-# The same rules on a partition's rows at once (pipeline.Balance): per query a BottomK (exact)
-# or a count (metaclip) to merge over partitions, then each row's decision.
+# The same rules on a partition's rows at once (pipeline.Balance). Per-query numbers travel
+# in dicts, one per query shard, so the runner handles tens of elements, not one per query.
 
-def bottom_k_per_query(uids: list[str], matched: list[list[str]], cap: int) -> dict[str, BottomK]:
-    per_query: dict[str, BottomK] = {}
-    for uid, queries in zip(uids, matched):
-        for query in queries:
-            found = per_query.get(query)
-            if found is None:
-                found = per_query[query] = BottomK(cap)
-            found.add(rank_key(uid, query))
-    return per_query
+QUERY_SHARDS = 64
+
+
+def query_shard(query: str) -> int:
+    return zlib.crc32(query.encode()) % QUERY_SHARDS  # not hash(): salted per process
+
+
+def by_query_shard(per_query: Mapping[str, object]) -> list[tuple[int, dict]]:
+    shards: dict[int, dict] = {}
+    for query, value in per_query.items():
+        shards.setdefault(query_shard(query), {})[query] = value
+    return sorted(shards.items())
 
 
 def count_per_query(matched: list[list[str]]) -> dict[str, int]:
@@ -124,18 +129,58 @@ def count_per_query(matched: list[list[str]]) -> dict[str, int]:
     return counts
 
 
+def bottom_k_per_query(uids: list[str], matched: list[list[str]], cap: int,
+                       queries: Container[str]) -> dict[str, BottomK]:
+    """A BottomK of rank keys for each of `queries` (the ones over the cap: only their
+    order matters, and ranking every incidence would cost a hash each)."""
+    per_query: dict[str, BottomK] = {}
+    for uid, found in zip(uids, matched):
+        for query in found:
+            if query in queries:
+                bottom = per_query.get(query)
+                if bottom is None:
+                    bottom = per_query[query] = BottomK(cap)
+                bottom.add(rank_key(uid, query))
+    return per_query
+
+
 def decide(uids: list[str], matched: list[list[str]], limits: Mapping[str, int], cap: int,
            mode: str) -> tuple[list[int], dict[str, int]]:
-    """(rows kept, {query: rows kept on its behalf}); `limits` holds only the queries over the cap."""
+    """(rows kept, {query over the cap: rows kept on its behalf}); `limits` holds only the
+    queries over the cap: their threshold (exact) or their count (metaclip). A query under
+    the cap keeps every pair it matched, so its kept count is its matched count."""
     kept_rows: list[int] = []
     kept_for: dict[str, int] = {}
     for row, (uid, queries) in enumerate(zip(uids, matched)):
-        if limits and any(query in limits for query in queries):
+        if any(query in limits for query in queries):
             queries = (kept_for_exact(uid, queries, limits) if mode == EXACT
                        else kept_for_metaclip(uid, queries, limits, cap))
             if not queries:
                 continue
+            for query in queries:
+                if query in limits:
+                    kept_for[query] = kept_for.get(query, 0) + 1
         kept_rows.append(row)
-        for query in queries:
-            kept_for[query] = kept_for.get(query, 0) + 1
     return kept_rows, kept_for
+
+
+def merge_bottom_k(a: BottomK, b: BottomK) -> BottomK:
+    a.merge(b)
+    return a
+
+
+def over_cap(counts: Mapping[str, int], cap: int) -> dict[str, int]:
+    return {query: n for query, n in counts.items() if n > cap}
+
+
+def query_counts_of_shard(shard: int, grouped: Mapping[str, list[dict]], over: Container[str] = ()):
+    """(shard, {query: (matched, kept)}) from the shard's matched and kept counts (each a
+    list of dicts); a query under the cap keeps what it matched."""
+    matched = {q: n for part in grouped["matched"] for q, n in part.items()}
+    kept = {q: n for part in grouped["kept"] for q, n in part.items()}
+    return shard, {query: (n, kept.get(query, 0) if query in over else n) for query, n in matched.items()}
+
+
+def uids_and_queries(table) -> tuple[list[str], list[list[str]]]:
+    """A partition table's `uid` and `matched` columns, as the functions above take them."""
+    return table.column("uid").to_pylist(), table.column("matched").to_pylist()

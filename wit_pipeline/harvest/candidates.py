@@ -9,6 +9,7 @@ rows were split into batches or workers, so the outputs do not either.
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from wit_pipeline.harvest.repeats import cut_repeated
 from wit_pipeline.harvest.schema import CANDIDATE_SCHEMA, candidate_file_of
@@ -50,12 +51,17 @@ def drop_duplicates(table: pa.Table) -> tuple[pa.Table, int]:
     The copy kept is the one with the smallest (source, page_url), a missing page_url
     counting as "", so the choice does not depend on arrival order.
     """
-    uids = table.column("uid").to_pylist()
-    sources = table.column("source").to_pylist()
-    page_urls = table.column("page_url").to_pylist()
-    order = sorted(range(len(uids)), key=lambda row: (uids[row], sources[row], page_urls[row] or ""))
-    first = [row for i, row in enumerate(order) if i == 0 or uids[row] != uids[order[i - 1]]]
-    return table.take(pa.array(first, pa.int32())), len(uids) - len(first)
+    if table.num_rows == 0:
+        return table, 0
+    keys = pa.table({"uid": table.column("uid"), "source": table.column("source"),
+                     "page_url": pc.fill_null(table.column("page_url"), "")})
+    table = table.take(pc.sort_indices(keys, sort_keys=[("uid", "ascending"), ("source", "ascending"),
+                                                          ("page_url", "ascending")]))
+    uids = table.column("uid")
+    first = pc.not_equal(uids.slice(1), uids.slice(0, len(uids) - 1))
+    keep = pa.concat_arrays([pa.array([True]), first.combine_chunks()])
+    unique = table.filter(keep)
+    return unique, table.num_rows - unique.num_rows
 
 
 def unique_rows(tables: list[pa.Table], repeated: set[str]) -> tuple[pa.Table, int, int]:

@@ -17,7 +17,7 @@ from wit_pipeline.harvest.balance import BALANCE_MODES, EXACT, validate_balance
 from wit_pipeline.harvest.filters import TextFilterConfig, read_boilerplate_file
 from wit_pipeline.harvest.matcher import SharedMatchers
 from wit_pipeline.harvest.repeats import SiteRepeatConfig
-from wit_pipeline.harvest.sources import DEFAULT_MAX_RECORD_BYTES, HarvestSources
+from wit_pipeline.harvest.sources import DEFAULT_ARCHIVE_SPLIT_BYTES, DEFAULT_MAX_RECORD_BYTES, HarvestSources
 from wit_pipeline.harvest.sources.crawl import CrawlConfig
 from wit_pipeline.harvest.sources.html import DEFAULT_TEXT_SOURCES, TEXT_SOURCES, parse_text_sources
 from wit_pipeline.harvest.sources.lists import URL_LIST_DIRECTORY, check_url_list
@@ -34,11 +34,9 @@ MAX_PARTITIONS = 1 << 16
 
 def candidate_partitions(sources: HarvestSources) -> int:
     """How many partitions the candidates are spread over, from the size of the inputs."""
-    def share(paths, per_partition: int) -> int:
-        size = sum(found["size"] or 0 for found in files.file_identity(list(paths)))
-        return -(-size // per_partition)
-    wanted = share(sources.archives, ARCHIVE_BYTES_PER_PARTITION) + share(sources.url_lists,
-                                                                          URL_LIST_BYTES_PER_PARTITION)
+    archive_bytes = sum(size or 0 for size in sources.archive_sizes)
+    list_bytes = sum(found["size"] or 0 for found in files.file_identity(list(sources.url_lists)))
+    wanted = -(-archive_bytes // ARCHIVE_BYTES_PER_PARTITION) - (-list_bytes // URL_LIST_BYTES_PER_PARTITION)
     return min(MAX_PARTITIONS, max(1, wanted))
 
 
@@ -55,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--max-record-bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES, metavar="N",
                      help="HTML and WAT records larger than this (Content-Length, or decoded payload) are skipped "
                           f"as record_too_large without being read into memory (default {DEFAULT_MAX_RECORD_BYTES})")
+    src.add_argument("--archive-split-bytes", type=int, default=DEFAULT_ARCHIVE_SPLIT_BYTES, metavar="N",
+                     help="gzip archives larger than this are read in splits of about N bytes by several workers "
+                          f"(at gzip member boundaries; default {DEFAULT_ARCHIVE_SPLIT_BYTES}, 0 = never)")
     src.add_argument("--url-list", action="append", default=[], metavar="GLOB",
                      help="img2dataset-style lists: parquet/csv/tsv/jsonl with url and caption columns (a folder "
                           "means all such files in it)")
@@ -144,6 +145,8 @@ def _crawl_config(args) -> CrawlConfig:
 def _sources(args) -> HarvestSources:
     if args.max_record_bytes < 1:
         raise ValueError(f"--max-record-bytes must be >= 1, got {args.max_record_bytes}")
+    if args.archive_split_bytes < 0:
+        raise ValueError(f"--archive-split-bytes must be >= 0, got {args.archive_split_bytes}")
     archives = sorted({*files.expand_inputs(args.warc, "--warc", ARCHIVE_DIRECTORY),
                        *files.expand_inputs(args.wat, "--wat", ARCHIVE_DIRECTORY)})
     url_lists = files.expand_inputs(args.url_list, "--url-list", URL_LIST_DIRECTORY)
@@ -155,7 +158,9 @@ def _sources(args) -> HarvestSources:
     return HarvestSources(archives=tuple(archives), url_lists=tuple(url_lists), crawl_seeds=seeds,
                           max_record_bytes=args.max_record_bytes, input_format=args.input_format,
                           url_col=args.url_col, caption_col=args.caption_col,
-                          text_sources=parse_text_sources(args.text_source))
+                          text_sources=parse_text_sources(args.text_source),
+                          archive_sizes=tuple(found["size"] for found in files.file_identity(archives)),
+                          archive_split_bytes=args.archive_split_bytes)
 
 
 @dataclasses.dataclass(frozen=True)

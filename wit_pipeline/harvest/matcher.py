@@ -1,6 +1,6 @@
 """Which queries occur, as whole tokens, in each text.
 
-Queries and texts are tokenized exactly as `queries.normalize.tokenize` does (the
+Queries and texts are tokenized exactly as `queries.schema.tokenize` does (the
 function `wit queries` built the list with). Matching is whole-token: "cat" is found in
 "a cat sat", never in "concatenate"; overlapping queries are all reported ("new york"
 and "york" in "new york city"). `match_batch` lists each query found once: single-token

@@ -31,6 +31,38 @@ _MEMBERS_KEPT = 32
 _NOT_BLANK = re.compile(rb"[^\r\n]")
 
 
+# How much of a member is decompressed to see that a split point is a record's start.
+_SPLIT_CHECK_BYTES = 64 << 20
+
+
+def first_record_member(raw: BinaryIO, offset: int) -> int | None:
+    """Offset of the first gzip member at or after `offset` that decompresses whole (within
+    64 MiB of output) into bytes that start a WARC record: where a split of a gzip archive
+    begins. The answer depends only on the file, so the ranges on both sides of a split
+    agree on it. None when there is none."""
+    while (found := _find(raw, GZIP_MAGIC, offset)) is not None:
+        raw.seek(found)
+        decompressor, produced, head = zlib.decompressobj(16 + zlib.MAX_WBITS), 0, b""
+        try:
+            while not decompressor.eof and produced <= _SPLIT_CHECK_BYTES:
+                data = decompressor.unconsumed_tail or raw.read(_RAW_CHUNK)
+                if not data:
+                    break
+                out = decompressor.decompress(data, _OUT_CHUNK)
+                head, produced = (head + out[:8])[:8], produced + len(out)
+        except zlib.error:
+            pass
+        if decompressor.eof and head.startswith(b"WARC/1."):
+            return found
+        offset = found + 1
+    return None
+
+
+def is_gzip(raw: BinaryIO) -> bool:
+    raw.seek(0)
+    return raw.read(len(GZIP_MAGIC) - 1) == GZIP_MAGIC[:-1]
+
+
 def _find(stream: BinaryIO, magic: bytes, start: int) -> int | None:
     """Offset of the first `magic` at or after `start` in a seekable file, or None."""
     stream.seek(start)
@@ -62,11 +94,11 @@ class ArchiveStream:
     byte (`damage`) until `resync` moves on to the next member.
     """
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, start: int = 0) -> None:
+        """`start`: where to begin, a record start (a gzip member's, for gzip files)."""
         self.raw = raw
-        raw.seek(0)
-        self.is_gzip = raw.read(len(GZIP_MAGIC) - 1) == GZIP_MAGIC[:-1]
-        raw.seek(0)
+        self.is_gzip = is_gzip(raw)
+        raw.seek(start)
         self.damage: _Damage | None = None
         self.cut_member: int | None = None   # raw offset of a gzip member the file ends inside
         self.cut_member_output = 0           # bytes that cut member produced
@@ -74,13 +106,15 @@ class ArchiveStream:
         self._eof = False
         self._buf = b""
         self._i = 0                          # next unread byte of _buf
-        self._buf_start = 0                  # stream position of _buf[0]
+        # stream position of _buf[0]: the file offset in a plain file; in a gzip file only
+        # offsets inside a member are reported, so decompressed positions count from `start`
+        self._buf_start = 0 if self.is_gzip else start
         # gzip state: (stream position, raw offset) of each member still of interest
         self._members: list[tuple[int, int]] = []
         self._decomp = None
         self._input = b""
         self._pos = 0                        # next unused byte of _input
-        self._raw_next = 0
+        self._raw_next = start
         self._produced = 0
 
     # -- reading
@@ -133,6 +167,8 @@ class ArchiveStream:
                 self._input, self._pos = chunk, 0
                 self._raw_next += len(chunk)
             if self._decomp is None:
+                if parts:  # one new member per call, so that `_members` keeps the start of every record
+                    break
                 self._members.append((self._produced, self._raw_next - len(self._input) + self._pos))
                 if len(self._members) > 2 * _MEMBERS_KEPT:  # a record spread over countless members
                     del self._members[1:-_MEMBERS_KEPT]

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 from urllib.parse import urlsplit
 
-from wit_pipeline.harvest.sources.html import (DEFAULT_TEXT_SOURCES, PageImages, extract_page, is_html_content_type,
-                                               resolve_url)
+from wit_pipeline.harvest.sources.html import DEFAULT_TEXT_SOURCES, PageImages, extract_page, is_html_content_type
+from wit_pipeline.harvest.sources.urls import resolve_url
 from wit_pipeline.harvest.sources.archives import ArchiveItem, Counted, Skip
 
 

@@ -35,17 +35,19 @@ import html
 import functools
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urldefrag, urljoin
 
 from selectolax.lexbor import LexborHTMLParser
 
-from wit_pipeline.core.net import InvalidUrl, check_url
 from wit_pipeline.harvest.language import primary_language
+from wit_pipeline.harvest.sources.urls import resolve_url
 
 ROBOTS_OPT_OUT = {"noindex", "noimageindex", "noai", "noimageai", "none"}
 _META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.I)
 _CONTENT_TYPE_CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?([a-zA-Z0-9_\-:.]+)", re.I)
-_URL_STRIP_RE = re.compile(r"[\t\n\r]")
+# \s is str.isspace's whitespace (both use Py_UNICODE_ISSPACE).
+_SRCSET_SEPARATORS = re.compile(r"[\s,]*")
+_NOT_SPACE = re.compile(r"\S*")
+_DESCRIPTOR_STOP = re.compile(r"[(),]")
 _DIMENSION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:px)?\s*$", re.I)
 _CITATION_RE = re.compile(r"\[(?:\d+|[a-z]|citation needed|note \d+)\]", re.I)
 
@@ -155,41 +157,20 @@ def caption_text(node) -> str:
     return collapse_whitespace(_CITATION_RE.sub("", text)) if "[" in text else text
 
 
-def resolve_url(raw: str | None, base: str | None) -> tuple[str | None, str | None]:
-    """(absolute http(s) URL without fragment, None) or (None, skip reason)."""
-    if raw is None:
-        return None, "no_image_url"
-    # Browsers strip surrounding whitespace and drop tabs/newlines inside URLs.
-    raw = _URL_STRIP_RE.sub("", raw.strip())
-    if not raw or raw.startswith("#"):  # "#x" points back at the page itself
-        return None, "no_image_url"
-    lowered = raw[:11].lower()
-    if lowered.startswith("data:"):
-        return None, "data_url"
-    try:
-        absolute = urljoin(base, raw) if base else raw
-        check_url(absolute)  # the rule `wit download` applies: a URL it would refuse is no candidate
-    except InvalidUrl as exc:
-        return None, exc.reason
-    except ValueError:
-        return None, "invalid_url"
-    return urldefrag(absolute)[0], None
-
-
 def parse_srcset(srcset: str) -> list[tuple[str, str]]:
     """(url, descriptor) candidates, following the HTML standard's srcset parsing.
 
     A URL runs to the next whitespace (commas inside it, as in CDN URLs like
     `c_fill,w_300/a.jpg`, are part of it); a trailing comma ends a descriptor-less
-    candidate; descriptors run to the next comma outside parentheses.
+    candidate; descriptors run to the next comma outside parentheses. The scan jumps
+    from one character that matters to the next with regexes (a page has tens of long
+    srcsets; character by character they cost more than parsing the page).
     """
     candidates, i, n = [], 0, len(srcset)
     while i < n:
-        while i < n and (srcset[i].isspace() or srcset[i] == ","):
-            i += 1
+        i = _SRCSET_SEPARATORS.match(srcset, i).end()
         start = i
-        while i < n and not srcset[i].isspace():
-            i += 1
+        i = _NOT_SPACE.match(srcset, i).end()
         url = srcset[start:i]
         if not url:
             break
@@ -197,15 +178,18 @@ def parse_srcset(srcset: str) -> list[tuple[str, str]]:
             candidates.append((url.rstrip(","), ""))
             continue
         start, depth = i, 0
-        while i < n:
+        while (found := _DESCRIPTOR_STOP.search(srcset, i)) is not None:
+            i = found.start()
             char = srcset[i]
             if char == "(":
                 depth += 1
-            elif char == ")" and depth:
-                depth -= 1
-            elif char == "," and not depth:
+            elif char == ")":
+                depth = max(depth - 1, 0)
+            elif not depth:
                 break
             i += 1
+        else:
+            i = n
         candidates.append((url, srcset[start:i].strip()))
         i += 1
     return candidates
@@ -254,6 +238,12 @@ def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, bool
     Pages with a few bad bytes are common; rather than losing the whole page, the texts
     that contain a replacement character are dropped later (reason `undecodable_text`).
     """
+    text, had_errors, _ = _decode(body, content_type)
+    return text, had_errors
+
+
+def _decode(body: bytes, content_type: str | None) -> tuple[str, bool, bool]:
+    """decode_html's (text, had_errors) and whether the text is the body read as UTF-8."""
     charset = declared_charset(body, content_type)
     candidates = []
     if charset:
@@ -264,10 +254,19 @@ def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, bool
     candidates.append("utf-8")
     for encoding in candidates:
         try:
-            return body.decode(encoding), False
+            return body.decode(encoding), False, encoding == "utf-8"
         except UnicodeDecodeError:
             continue
-    return body.decode(candidates[0], errors="replace"), True
+    return body.decode(candidates[0], errors="replace"), True, False
+
+
+def _utf8(text: str) -> bytes:
+    """The bytes selectolax parses a str as (UTF-8, lone surrogates dropped), made the
+    fast way: its own `encode(errors="ignore")` costs a third of the parse."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "ignore")
 
 
 def is_html_content_type(content_type: str | None) -> bool:
@@ -377,11 +376,13 @@ def extract_page(body: bytes | str, page_url: str, source: str, *, content_type:
     """All image references (and optionally `<a href>` links) of one HTML page."""
     result = PageImages()
     if isinstance(body, bytes):
-        text, result.decoded_with_errors = decode_html(body, content_type)
+        text, result.decoded_with_errors, is_utf8 = _decode(body, content_type)
+        # lexbor reads bytes as UTF-8: a page that is UTF-8 is parsed from its own bytes
+        markup = body if is_utf8 else _utf8(text)
     else:
-        text = body
+        markup = _utf8(body)
     try:
-        tree = LexborHTMLParser(text)
+        tree = LexborHTMLParser(markup)
     except Exception:  # lexbor repairs almost anything; anything else is one broken page
         result.skip("broken_html")
         return result

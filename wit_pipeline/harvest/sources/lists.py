@@ -17,7 +17,8 @@ import pyarrow as pa
 from wit_pipeline.core import files
 from wit_pipeline.download.plan import (INPUT_ERROR, INPUT_STATUS, URL_LIST_GLOBS, detect_format,
                                         normalize_columns, read_table)
-from wit_pipeline.harvest.sources.html import ImageRef, clean_text, resolve_url
+from wit_pipeline.harvest.sources.html import ImageRef, clean_text
+from wit_pipeline.harvest.sources.urls import resolve_url
 from wit_pipeline.harvest.sources.archives import ArchiveItem, Counted, Skip
 
 # What a directory given to --url-list stands for.
