@@ -100,7 +100,7 @@ def redirect(location: str):
 
 
 class FakeResolver:
-    """A stand-in for `wit_pipeline.core.net.resolve_host`. `names` maps a host to its address,
+    """A stand-in for `wit_pipeline.core.net.addresses.resolve_host`. `names` maps a host to its address,
     or to a list of addresses, one per successive lookup (the last one repeats: a DNS
     rebinding). IP literals resolve as themselves; any other name does not resolve. No
     DNS server is ever asked. `calls` lists the hosts looked up."""

@@ -230,7 +230,7 @@ def test_cloud_metadata_on_carrier_grade_nat_is_refused(fetcher):
 @pytest.mark.parametrize("how", ["flag", "environment"])
 def test_a_proxy_is_never_asked_for_a_private_target(how, monkeypatch):
     resolver = FakeResolver({"public.example": "93.184.215.14", "metadata.example": "100.100.100.200"})
-    monkeypatch.setattr(net, "resolve_host", resolver)
+    monkeypatch.setattr(net.addresses, "resolve_host", resolver)
     for name in ("NO_PROXY", "no_proxy", "http_proxy", "HTTP_PROXY"):
         monkeypatch.delenv(name, raising=False)
     image = jpeg()
@@ -344,9 +344,9 @@ def test_an_unforeseen_error_costs_one_row_or_one_origin_not_the_run(monkeypatch
 
     with LoopbackServer({"/robots.txt": lambda h: send(h, b"User-agent: *\nAllow: /\n", content_type="text/plain")},
                         fallback=lambda h: send(h, b"image")) as server:
-        monkeypatch.setattr(net, "x_robots_blocks", boom)
+        monkeypatch.setattr(net.fetcher, "x_robots_blocks", boom)
         row = Fetcher(FetchPolicy(**LOCAL)).fetch(server.url("/a.jpg"))
-        monkeypatch.setattr(net.Protego, "parse", boom)
+        monkeypatch.setattr(net.robots.Protego, "parse", boom)
         robots_row = Fetcher(FetchPolicy(**LOCAL)).fetch(server.url("/b.jpg"))
     assert (row.status, row.error_message) == ("fetch_error", "RuntimeError: boom")
     assert robots_row.status == "robots_disallowed"
@@ -392,7 +392,7 @@ def test_rebinding_caught_at_connect_is_private_address_not_robots_disallowed(mo
     with LoopbackServer({"/a.jpg": lambda h: send(h, b"x")}) as server:
         port = server.httpd.server_address[1]
         # first lookup public (the check before the hop), then loopback (robots.txt, connect)
-        monkeypatch.setattr(net, "resolve_host", FakeResolver({"rebind.example": ["93.184.215.14", "127.0.0.1"]}))
+        monkeypatch.setattr(net.addresses, "resolve_host", FakeResolver({"rebind.example": ["93.184.215.14", "127.0.0.1"]}))
         result = Fetcher(FetchPolicy(timeout=1.0, retries=0)).fetch(f"http://rebind.example:{port}/a.jpg")
         assert server.hits == {}
     assert (result.status, result.error_message) == (

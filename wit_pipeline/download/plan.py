@@ -14,21 +14,13 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
-import io
 import re
-
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.json as pa_json
-import pyarrow.parquet as pq
 
 from shards import layout
 from wit_pipeline.core import files
-INPUT_FORMATS = ("parquet", "csv", "tsv", "jsonl")
+from wit_pipeline.core.tables import URL_LIST_GLOBS, detect_format, normalize_columns, read_table
+
 PLAN_DIR = "_inputs"
-# What a directory given as a url list stands for (not .json/.txt: a folder's stats.json or
-# README would be taken for lists).
-URL_LIST_GLOBS = tuple(f"*.{fmt}{gz}" for fmt in INPUT_FORMATS for gz in ("", ".gz"))
 # `wit harvest` names its outputs candidates-NNNNN-of-NNNNN.parquet and lists them in the
 # stats.json it writes last.
 HARVEST_CANDIDATES = re.compile(r"candidates-\d{5}-of-\d{5}\.parquet$")
@@ -41,59 +33,11 @@ def pair_uid(url: str, text: str | None) -> str:
     return hashlib.sha1(f"{url}\x1f{text or ''}".encode("utf-8")).hexdigest()[:20]
 
 
-def detect_format(path: str, requested: str = "auto") -> str:
-    if requested != "auto":
-        if requested not in INPUT_FORMATS:
-            raise ValueError(f"--input-format must be auto or one of {', '.join(INPUT_FORMATS)}, got {requested!r}")
-        return requested
-    name = path.lower()
-    for suffix, fmt in ((".parquet", "parquet"), (".csv", "csv"), (".tsv", "tsv"), (".jsonl", "jsonl"),
-                        (".json", "jsonl"), (".txt", "tsv")):
-        if name.endswith(suffix) or name.endswith(suffix + ".gz"):
-            return fmt
-    raise ValueError(f"cannot tell the format of {path}; pass --input-format {'|'.join(INPUT_FORMATS)}")
-
-
-def read_table(path: str, fmt: str) -> pa.Table:
-    data = files.read_bytes(path)
-    if path.endswith(".gz"):
-        import gzip
-        data = gzip.decompress(data)
-    try:
-        if fmt == "parquet":
-            return pq.read_table(io.BytesIO(data))
-        if fmt in ("csv", "tsv"):
-            return pa_csv.read_csv(io.BytesIO(data), parse_options=pa_csv.ParseOptions(
-                delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=fmt == "csv"),
-                convert_options=pa_csv.ConvertOptions(strings_can_be_null=False))
-        return pa_json.read_json(io.BytesIO(data))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ValueError(f"cannot read {path} as {fmt}: {exc}") from None
-
-
 @dataclasses.dataclass(frozen=True)
 class ShardSpec:
     shard_id: int
     input_path: str  # the stored piece under OUT/_inputs
     rows: int
-
-
-def normalize_columns(table: pa.Table, path: str, url_col: str, caption_col: str) -> pa.Table:
-    """Rename the url/caption columns to `url`/`caption`; candidates' `text` is the caption."""
-    names = table.column_names
-    if url_col not in names:
-        raise ValueError(f"{path}: no url column {url_col!r} (columns: {names}); set --url-col")
-    if caption_col == "auto":
-        caption_col = "caption" if "caption" in names else ("text" if "text" in names else None)
-    elif caption_col not in names:
-        raise ValueError(f"{path}: no caption column {caption_col!r} (columns: {names}); set --caption-col")
-    columns = {"url": table.column(url_col).cast(pa.string())}
-    columns["caption"] = (table.column(caption_col).cast(pa.string()) if caption_col
-                          else pa.nulls(len(table), pa.string()))
-    for name in names:
-        if name not in (url_col, caption_col) and name not in columns:
-            columns[name] = table.column(name)
-    return pa.table(columns)
 
 
 def check_harvest_finished(paths: list[str]) -> None:

@@ -26,7 +26,7 @@ import pyarrow as pa
 from wit_pipeline.core import counters, files
 from wit_pipeline.harvest.balance import BALANCE_MODES, EXACT, Balance, pair_uid, validate_balance
 from wit_pipeline.harvest.sources.crawl import CrawlConfig, Crawler, read_seeds
-from wit_pipeline.download.plan import URL_LIST_GLOBS
+from wit_pipeline.core.tables import URL_LIST_GLOBS
 from wit_pipeline.harvest.sources.html import ImageRef
 from wit_pipeline.harvest.matcher import SharedMatchers, normalized_queries, read_query_file
 from wit_pipeline.harvest.filters import TextFilter, TextFilterConfig, read_boilerplate_file

@@ -1,82 +1,22 @@
 """Image references from img2dataset-style URL lists (parquet/csv/tsv/jsonl, optionally .gz).
 
 The caption is the text; there is no page, so `page_url` is null. Reading and column
-handling are shared with `wit download` (`download_inputs`), so both stages accept the
-same files with the same `--url-col` / `--caption-col` / `--input-format` flags.
+handling are `wit_pipeline.core.tables`, shared with `wit download`, so both stages accept
+the same files with the same `--url-col` / `--caption-col` / `--input-format` flags.
 """
 from __future__ import annotations
 
-import csv
-import json
 from typing import Iterator
 
-import pyarrow as pa
-
-from wit_pipeline.core import files
-from wit_pipeline.download.plan import detect_format, normalize_columns, read_table
+from wit_pipeline.core.tables import check_columns as check_url_list  # noqa: F401  (harvest's name for it)
+from wit_pipeline.core.tables import detect_format, normalize_columns, read_table
 from wit_pipeline.harvest.sources.html import ImageRef, clean_text, resolve_url
 from wit_pipeline.harvest.sources.archives import ArchiveItem, Counted, Skip
 
 
-def column_names(path: str, fmt: str) -> list[str]:
-    """The columns of a list without reading all of it (the launcher checks every list)."""
-    if fmt == "parquet" and not path.endswith(".gz"):
-        import pyarrow.parquet as pq
-
-        with files.open_read(path) as f:
-            return pq.ParquetFile(f).schema_arrow.names
-    with files.open_read(path) as f:
-        head = f.read(1 << 16)
-    if path.endswith(".gz"):
-        import zlib
-
-        head = zlib.decompressobj(wbits=31).decompress(head)
-    first_line = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip("\r\ufeff")
-    if fmt == "jsonl":
-        try:
-            return list(json.loads(first_line))
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"{path}: the first line is not a JSON object ({exc})") from None
-    delimiter = "\t" if fmt == "tsv" else ","
-    return next(csv.reader([first_line], delimiter=delimiter), [])
-
-
-def check_url_list(path: str, input_format: str, url_col: str, caption_col: str) -> None:
-    """Fail early, with the file and the columns it has, when a list cannot be used."""
-    names = column_names(path, detect_format(path, input_format))
-    normalize_columns(pa.table({name: pa.array([], pa.string()) for name in dict.fromkeys(names)}),
-                      path, url_col, caption_col)
-
-
-def read_list(path: str, fmt: str) -> pa.Table:
-    if not path.endswith(".gz"):
-        return read_table(path, fmt)
-    # download_inputs.read_table un-gzips bytes that Beam's FileSystems.open has already
-    # un-gzipped (it decompresses by extension), so .gz lists are read from the raw stream.
-    import gzip
-    import io
-
-    import pyarrow.csv as pa_csv
-    import pyarrow.json as pa_json
-    import pyarrow.parquet as pq
-
-    with files.open_read(path) as f:
-        data = io.BytesIO(gzip.decompress(f.read()))
-    try:
-        if fmt == "parquet":
-            return pq.read_table(data)
-        if fmt in ("csv", "tsv"):
-            return pa_csv.read_csv(data, parse_options=pa_csv.ParseOptions(
-                delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=fmt == "csv"),
-                convert_options=pa_csv.ConvertOptions(strings_can_be_null=False))
-        return pa_json.read_json(data)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ValueError(f"cannot read {path} as {fmt}: {exc}") from None
-
-
 def url_list_images(path: str, input_format: str = "auto", url_col: str = "url",
                     caption_col: str = "auto") -> Iterator[ArchiveItem]:
-    table = normalize_columns(read_list(path, detect_format(path, input_format)), path, url_col, caption_col)
+    table = normalize_columns(read_table(path, detect_format(path, input_format)), path, url_col, caption_col)
     yield Counted("url_list_rows", table.num_rows)
     urls = table.column("url").to_pylist()
     captions = table.column("caption").to_pylist()

@@ -1,0 +1,48 @@
+"""Which addresses may be connected to: only globally routable ones, unless the user allows
+private networks. A host is refused when any address it resolves to is not global."""
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+
+class ForbiddenAddress(Exception):
+    pass
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Python before 3.11.10 / 3.12.4 reports parts of 192.0.0.0/24 (IETF protocol assignments) as global.
+_NOT_GLOBAL_EXTRA = (ipaddress.ip_network("192.0.0.0/24"),)
+
+
+def forbidden_ip(address: str) -> bool:
+    """True unless the address is globally routable. An IPv4 address carried in IPv6
+    (IPv4-mapped, NAT64 64:ff9b::/96, 6to4) is judged itself, so `::ffff:127.0.0.1` is
+    refused and a DNS64 network's `64:ff9b::808:808` is not."""
+    ip = ipaddress.ip_address(address)
+    if ip.version == 6:
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            ip = embedded
+    return (not ip.is_global or ip.is_multicast or ip.is_reserved
+            or any(ip in network for network in _NOT_GLOBAL_EXTRA if network.version == ip.version))
+
+
+def resolve_host(host: str, port: int) -> list[tuple[int, tuple]]:
+    """Distinct (family, sockaddr) of host, in the resolver's order; socket.gaierror if none."""
+    infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    return list({info[4]: (info[0], info[4]) for info in infos}.values())
+
+
+def refuse_forbidden(host: str, addresses: list[tuple[int, tuple]]) -> None:
+    for _family, sockaddr in addresses:
+        if forbidden_ip(sockaddr[0]):
+            raise ForbiddenAddress(f"{host} resolves to non-global address {sockaddr[0]}")
+
+
+def check_host(host: str, port: int) -> None:
+    """ForbiddenAddress when any address of host is not globally routable; socket.gaierror
+    when it does not resolve. Nothing is sent either way."""
+    refuse_forbidden(host, resolve_host(host, port))
