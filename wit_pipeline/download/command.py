@@ -1,138 +1,79 @@
 """`wit download`: url lists or harvest candidates -> WebDataset shards (SPEC command 3).
 
-Pipeline: the launcher plans input rows into shard pieces (`download_inputs`), then
-    pending shard specs | Reshuffle | DownloadShards (thread pool per worker) -> per-shard stats
+flags -> DownloadConfig (frozen, checked once) -> run: the launcher plans input rows into
+shard pieces (plan.py), then the pipeline (pipeline.py) downloads the pending shards.
 Each shard is written by one DoFn call and becomes visible only complete, so a re-run
 on the same OUT skips finished shards and redoes the rest with the same keys.
 """
 from __future__ import annotations
 
-import collections
-import concurrent.futures
-import hashlib
+import dataclasses
 import math
-import multiprocessing
 import os
 import time
+import uuid
 
-import apache_beam as beam
-from apache_beam.options.pipeline_options import DirectOptions
-
-from shards import layout
-from shards.schema import SUCCESS
-from shards.writer import ShardWriter, remove_unfinished, shard_complete, write_totals
-from wit_pipeline.core import console, counters, files
-from wit_pipeline.download.plan import (INPUT_DIRECTORY, ShardSpec, check_harvest_finished, pair_uid,
-                                          plan_shards, read_piece)
-from wit_pipeline.download.images import ImageOptions, ImageRejected, process_image
-from wit_pipeline.core.net import Fetcher, FetchPolicy
-from wit_pipeline.core.options import is_local_runner, make_pipeline, pipeline_options, stop_if_dry_run
-from wit_pipeline.core.console import Progress
-
-_progress: Progress | None = None  # the launcher's live line when workers run in-process
+from shards.writer import remove_unfinished, shard_complete, write_totals
+from wit_pipeline.core import console, files
+from wit_pipeline.core.net import FetchPolicy
+from wit_pipeline.download.images import ImageOptions
+from wit_pipeline.download.plan import INPUT_DIRECTORY, check_harvest_finished, plan_shards
 
 
-def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions,
-                 decoders: concurrent.futures.Executor | None = None) -> tuple[dict, bytes | None]:
-    """Fetch and process one input row; every outcome becomes a status, never an exception.
+@dataclasses.dataclass(frozen=True)
+class DownloadConfig:
+    inputs: tuple[str, ...]
+    out: str
+    input_format: str = "auto"
+    url_col: str = "url"
+    caption_col: str = "auto"
+    samples_per_shard: int = 10_000
+    threads: int = 64
+    decode_processes: int | str = "auto"  # auto: see resolve_decode_processes
+    image: ImageOptions = ImageOptions()
+    policy: FetchPolicy = FetchPolicy()
+    show_progress: bool = True
 
-    `decoders`, when given, is a process pool that runs the image work.
-    """
-    url, caption = row.get("url"), row.get("caption")
-    result = dict(row)
-    result.setdefault("uid", None)
-    if not result["uid"]:
-        result["uid"] = pair_uid(url or "", caption)
-    result.update(status=None, error_message=None, width=None, height=None, original_width=None,
-                  original_height=None, sha256=None, phash=None)
-    if not url or not isinstance(url, str):
-        result.update(status="invalid_url", error_message="empty url")
-        return result, None
-    fetched = fetcher.fetch(url.strip())
-    if not fetched.ok:
-        result.update(status=fetched.status, error_message=fetched.error_message)
-        return result, None
-    result["sha256"] = hashlib.sha256(fetched.content).hexdigest()
+    def validate(self) -> "DownloadConfig":
+        if self.samples_per_shard <= 0:
+            raise ValueError(f"--samples-per-shard must be positive, got {self.samples_per_shard}")
+        if self.threads <= 0:
+            raise ValueError(f"--threads must be positive, got {self.threads}")
+        if self.decode_processes != "auto":
+            _decode_process_count(self.decode_processes)
+        self.image.validate()
+        self.policy.validate()
+        return self
+
+    @classmethod
+    def from_args(cls, args) -> "DownloadConfig":
+        image = ImageOptions(image_size=args.image_size, resize_mode=args.resize_mode,
+                             resize_only_if_bigger=args.resize_only_if_bigger, min_image_size=args.min_image_size,
+                             max_aspect_ratio=args.max_aspect_ratio, encode_format=args.encode_format,
+                             encode_quality=args.encode_quality, max_pixels=args.max_pixels)
+        return cls(inputs=tuple(args.inputs), out=args.out, input_format=args.input_format, url_col=args.url_col,
+                   caption_col=args.caption_col, samples_per_shard=args.samples_per_shard, threads=args.threads,
+                   decode_processes=args.decode_processes, image=image,
+                   policy=FetchPolicy.from_args(args)).validate()
+
+
+def _decode_process_count(value) -> int:
     try:
-        image = (decoders.submit(process_image, fetched.content, opts).result() if decoders
-                 else process_image(fetched.content, opts))
-    except ImageRejected as rejected:
-        result.update(status=rejected.status, error_message=str(rejected)[:500])
-        return result, None
-    except Exception as exc:  # a decoder bug must cost one row, not the shard
-        result.update(status="processing_error", error_message=f"{type(exc).__name__}: {exc}"[:500])
-        return result, None
-    result.update(status=SUCCESS, width=image.width, height=image.height, original_width=image.original_width,
-                  original_height=image.original_height, phash=image.phash)
-    return result, image.data
+        count = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"--decode-processes must be auto or a number, got {value!r}") from None
+    if count < 0:
+        raise ValueError(f"--decode-processes must be >= 0, got {count}")
+    return count
 
 
-def _ordered_map(pool: concurrent.futures.Executor, fn, items, window: int):
-    """Like pool.map, but keeps at most `window` results in flight (bounded memory)."""
-    pending: collections.deque = collections.deque()
-    for item in items:
-        pending.append(pool.submit(fn, item))
-        if len(pending) >= window:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
+def one_process(options) -> bool:
+    """The whole run happens in this process (the default DirectRunner, not multi_processing)."""
+    from apache_beam.options.pipeline_options import DirectOptions
 
+    from wit_pipeline.core.options import is_local_runner
 
-class DownloadShardFn(beam.DoFn):
-    def __init__(self, out_dir: str, policy: FetchPolicy, image_options: ImageOptions, threads: int,
-                 samples_per_shard: int, decode_processes: int = 0):
-        self.out_dir, self.policy, self.image_options = out_dir, policy, image_options
-        self.threads, self.samples_per_shard = threads, samples_per_shard
-        self.decode_processes = decode_processes
-
-    def setup(self):
-        self.fetcher = Fetcher(self.policy)
-        self.pool = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="wit-download")
-        # spawn, not fork: this process already runs threads (Beam's and ours).
-        self.decoders = concurrent.futures.ProcessPoolExecutor(
-            self.decode_processes, mp_context=multiprocessing.get_context("spawn")) if self.decode_processes else None
-        self.rows_counter = counters.counter("download", "rows")
-        self.success_counter = counters.counter("download", "success")
-        self.failed_counter = counters.counter("download", "failed")
-
-    def teardown(self):
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        if self.decoders is not None:
-            self.decoders.shutdown(wait=False, cancel_futures=True)
-        self.fetcher.close()
-
-    def process(self, spec: ShardSpec):
-        if shard_complete(self.out_dir, spec.shard_id):  # finished by an earlier attempt of this bundle
-            yield files.read_json(files.join(self.out_dir, layout.stats_name(spec.shard_id)))
-            return
-        rows = read_piece(spec)
-        for index, row in enumerate(rows):
-            row["key"] = layout.sample_key(spec.shard_id, index, self.samples_per_shard)
-        work = lambda row: download_row(self.fetcher, row, self.image_options, self.decoders)  # noqa: E731
-        with ShardWriter(self.out_dir, spec.shard_id, image_ext=self.image_options.encode_format) as writer:
-            for result, image in _ordered_map(self.pool, work, rows, window=self.threads * 4):
-                writer.add(result, image)
-                self.rows_counter.inc()
-                (self.success_counter if result["status"] == SUCCESS else self.failed_counter).inc()
-                if _progress is not None:
-                    _progress.update(result["status"])
-        yield writer.stats()
-
-
-class Download(beam.PTransform):
-    """ShardSpec PCollection -> per-shard stats dicts, shards written under out_dir."""
-
-    def __init__(self, out_dir: str, policy: FetchPolicy, image_options: ImageOptions, threads: int = 64,
-                 samples_per_shard: int = 10_000, decode_processes: int = 0):
-        super().__init__()
-        self.fn = DownloadShardFn(out_dir, policy, image_options, threads, samples_per_shard, decode_processes)
-
-    def expand(self, specs):
-        return (specs
-                # Downloads are I/O bound and one element is a whole shard: break fusion so
-                # a cluster spreads shards over all workers instead of the one that read the plan.
-                | "SpreadShards" >> beam.Reshuffle()
-                | "DownloadShards" >> beam.ParDo(self.fn))
+    return is_local_runner(options) and options.view_as(DirectOptions).direct_running_mode != "multi_processing"
 
 
 def resolve_decode_processes(value: int | str, options) -> int:
@@ -141,16 +82,9 @@ def resolve_decode_processes(value: int | str, options) -> int:
     left about a third of two cores idle; Beam's multi-process and cluster runners already
     run one worker process per core, where a pool would only oversubscribe."""
     if value == "auto":
-        direct = options.view_as(DirectOptions)
-        one_process = is_local_runner(options) and direct.direct_running_mode != "multi_processing"
-        return (os.cpu_count() or 1) if one_process and (os.cpu_count() or 1) > 1 else 0
-    try:
-        count = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"--decode-processes must be auto or a number, got {value!r}") from None
-    if count < 0:
-        raise ValueError(f"--decode-processes must be >= 0, got {count}")
-    return count
+        cores = os.cpu_count() or 1
+        return cores if one_process(options) and cores > 1 else 0
+    return _decode_process_count(value)
 
 
 def add_arguments(parser) -> None:
@@ -179,46 +113,43 @@ def add_arguments(parser) -> None:
     FetchPolicy.add_arguments(parser)
 
 
-def run_download(inputs: list[str], out_dir: str, policy: FetchPolicy, image_options: ImageOptions,
-                 samples_per_shard: int = 10_000, threads: int = 64, beam_argv: list[str] | None = None,
-                 input_format: str = "auto", url_col: str = "url", caption_col: str = "auto",
-                 show_progress: bool = True, decode_processes: int | str = 0) -> dict:
-    global _progress
-    if samples_per_shard <= 0:
-        raise ValueError(f"--samples-per-shard must be positive, got {samples_per_shard}")
-    if threads <= 0:
-        raise ValueError(f"--threads must be positive, got {threads}")
-    image_options.validate()
-    policy.validate()
+def run(config: DownloadConfig, beam_argv: list[str] | None = None) -> dict:
+    """Download what OUT is missing; returns the totals written to OUT/stats.json."""
+    import apache_beam as beam
+
+    from wit_pipeline.core.options import make_pipeline, pipeline_options, stop_if_dry_run
+    from wit_pipeline.download.pipeline import DownloadShards, WorkerSettings
+
     options = pipeline_options(beam_argv)
-    decode_processes = resolve_decode_processes(decode_processes, options)
-    paths = files.expand_inputs(inputs, "--candidates/--url-list", INPUT_DIRECTORY)
+    out = config.out
+    paths = files.expand_inputs(list(config.inputs), "--candidates/--url-list", INPUT_DIRECTORY)
     check_harvest_finished(paths)
     started = time.monotonic()
-    specs = plan_shards(paths, out_dir, samples_per_shard, input_format, url_col, caption_col)
-    pending = [spec for spec in specs if not shard_complete(out_dir, spec.shard_id)]
-    remove_unfinished(out_dir)
+    specs = plan_shards(paths, out, config.samples_per_shard, config.input_format, config.url_col,
+                        config.caption_col)
+    pending = [spec for spec in specs if not shard_complete(out, spec.shard_id)]
+    remove_unfinished(out)
     total_rows = sum(spec.rows for spec in pending)
-    _progress = Progress("download", total_rows) if show_progress else None
-    try:
-        if pending:
-            with make_pipeline(options) as pipeline:
-                (pipeline
-                 | "PendingShards" >> beam.Create(pending, reshuffle=False)
-                 | "Download" >> Download(out_dir, policy, image_options, threads, samples_per_shard,
-                                          decode_processes))
-            stop_if_dry_run(pipeline.options)
-    finally:
-        _progress = None
+    if pending:
+        settings = WorkerSettings(out_dir=out, samples_per_shard=config.samples_per_shard, image=config.image,
+                                  policy=config.policy, threads=config.threads,
+                                  decode_processes=resolve_decode_processes(config.decode_processes, options),
+                                  run_id=uuid.uuid4().hex, one_process=one_process(options),
+                                  show_progress=config.show_progress, progress_total=total_rows)
+        with make_pipeline(options) as pipeline:
+            (pipeline
+             | "PendingShards" >> beam.Create(pending, reshuffle=False)
+             | "Download" >> DownloadShards(settings))
+        stop_if_dry_run(pipeline.options)
     elapsed = time.monotonic() - started
     extra = {"input_rows": sum(spec.rows for spec in specs),
              "shards_planned": len(specs), "shards_resumed": len(specs) - len(pending),
              "seconds_this_run": round(elapsed, 2),
              "rows_per_second_this_run": round(total_rows / elapsed, 2) if elapsed else None}
-    totals = write_totals(out_dir, extra)
+    totals = write_totals(out, extra)
     warning = private_address_warning(totals)
     if warning:
-        totals = write_totals(out_dir, {**extra, "warning": warning})
+        totals = write_totals(out, {**extra, "warning": warning})
     return totals
 
 
@@ -234,15 +165,9 @@ def private_address_warning(totals: dict) -> str | None:
 
 
 def main(args, beam_argv) -> int:
-    files.lock_out(args.out, "download")
-    image_options = ImageOptions(image_size=args.image_size, resize_mode=args.resize_mode,
-                                 resize_only_if_bigger=args.resize_only_if_bigger, min_image_size=args.min_image_size,
-                                 max_aspect_ratio=args.max_aspect_ratio, encode_format=args.encode_format,
-                                 encode_quality=args.encode_quality, max_pixels=args.max_pixels)
-    totals = run_download(args.inputs, args.out, FetchPolicy.from_args(args), image_options,
-                          samples_per_shard=args.samples_per_shard, threads=args.threads, beam_argv=beam_argv,
-                          input_format=args.input_format, url_col=args.url_col, caption_col=args.caption_col,
-                          decode_processes=args.decode_processes)
-    # write_totals already wrote OUT/stats.json with these numbers.
+    config = DownloadConfig.from_args(args)
+    files.lock_out(config.out, "download")
+    totals = run(config, beam_argv)
+    # run already wrote OUT/stats.json with these numbers.
     print(console.format_summary("wit download", totals))
     return 0

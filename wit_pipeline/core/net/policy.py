@@ -20,7 +20,7 @@ def _with_scheme(proxy: str) -> str:
     return proxy if "://" in proxy else f"http://{proxy}"  # `HTTP_PROXY=host:3128` is common
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class FetchPolicy:
     timeout: float = 10.0
     retries: int = 1

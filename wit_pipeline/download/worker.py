@@ -1,0 +1,153 @@
+"""One worker's share of `wit download`: fetch, decode and write a shard. Plain Python,
+no Beam: the pipeline's DoFns only hand it shard specs and count what it reports.
+
+Each row's outcome is a status, never an exception. A shard is written by one call and
+becomes visible only complete (ShardWriter renames its files into place, stats last).
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import hashlib
+import multiprocessing
+import os
+import threading
+from typing import Callable
+
+from shards import layout
+from shards.schema import SUCCESS
+from shards.writer import ShardWriter
+from wit_pipeline.core.console import Progress
+from wit_pipeline.core.net import Fetcher, FetchPolicy
+from wit_pipeline.download.images import ImageOptions, ImageRejected, process_image
+from wit_pipeline.download.plan import pair_uid
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerSettings:
+    """What every worker needs to turn shard rows into a shard (fixed for the run)."""
+
+    out_dir: str
+    samples_per_shard: int
+    image: ImageOptions
+    policy: FetchPolicy
+    threads: int
+    decode_processes: int
+    run_id: str  # what the worker processes of one run share (ProcessShare), never another run's
+    one_process: bool  # the whole run is this process (the default DirectRunner)
+    show_progress: bool = True
+    progress_total: int | None = None
+
+
+def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions,
+                 decoders: concurrent.futures.Executor | None = None) -> tuple[dict, bytes | None]:
+    """Fetch and process one input row; every outcome becomes a status, never an exception.
+
+    `decoders`, when given, is a process pool that runs the image work.
+    """
+    url, caption = row.get("url"), row.get("caption")
+    result = dict(row)
+    result.setdefault("uid", None)
+    if not result["uid"]:
+        result["uid"] = pair_uid(url or "", caption)
+    result.update(status=None, error_message=None, width=None, height=None, original_width=None,
+                  original_height=None, sha256=None, phash=None)
+    if not url or not isinstance(url, str):
+        result.update(status="invalid_url", error_message="empty url")
+        return result, None
+    fetched = fetcher.fetch(url.strip())
+    if not fetched.ok:
+        result.update(status=fetched.status, error_message=fetched.error_message)
+        return result, None
+    result["sha256"] = hashlib.sha256(fetched.content).hexdigest()
+    try:
+        image = (decoders.submit(process_image, fetched.content, opts).result() if decoders
+                 else process_image(fetched.content, opts))
+    except ImageRejected as rejected:
+        result.update(status=rejected.status, error_message=str(rejected)[:500])
+        return result, None
+    except Exception as exc:  # a decoder bug must cost one row, not the shard
+        result.update(status="processing_error", error_message=f"{type(exc).__name__}: {exc}"[:500])
+        return result, None
+    result.update(status=SUCCESS, width=image.width, height=image.height, original_width=image.original_width,
+                  original_height=image.original_height, phash=image.phash)
+    return result, image.data
+
+
+def ordered_map(pool: concurrent.futures.Executor, fn, items, window: int):
+    """Like pool.map, but keeps at most `window` results in flight (bounded memory)."""
+    pending: collections.deque = collections.deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+class ShardWorker:
+    """Writes shards: a thread pool of downloads (and, when asked, a process pool that
+    decodes), shared by every shard this worker writes."""
+
+    def __init__(self, settings: WorkerSettings, fetcher: Fetcher):
+        self.settings, self.fetcher = settings, fetcher
+        self.pool = concurrent.futures.ThreadPoolExecutor(settings.threads, thread_name_prefix="wit-download")
+        # spawn, not fork: this process already runs threads (Beam's and ours).
+        self.decoders = (concurrent.futures.ProcessPoolExecutor(
+            settings.decode_processes, mp_context=multiprocessing.get_context("spawn"))
+            if settings.decode_processes else None)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.decoders is not None:
+            self.decoders.shutdown(wait=False, cancel_futures=True)
+
+    def write_shard(self, shard_id: int, rows: list[dict], on_row: Callable[[str], None]) -> dict:
+        """Download `rows` into shard `shard_id`; `on_row(status)` after each row. Returns its stats."""
+        settings = self.settings
+        for index, row in enumerate(rows):
+            row["key"] = layout.sample_key(shard_id, index, settings.samples_per_shard)
+        work = lambda row: download_row(self.fetcher, row, settings.image, self.decoders)  # noqa: E731
+        with ShardWriter(settings.out_dir, shard_id, image_ext=settings.image.encode_format) as writer:
+            for result, image in ordered_map(self.pool, work, rows, window=settings.threads * 4):
+                writer.add(result, image)
+                on_row(result["status"])
+        return writer.stats()
+
+
+class ProcessShare:
+    """What the DoFn instances and threads of one worker process share during one run: the
+    Fetcher (its connection pools and robots.txt cache) and the progress line.
+
+    The progress line: when the whole run is one process (the default DirectRunner) it
+    counts every row against the run's total; otherwise each worker process prints its own
+    rows to its own stderr (on a cluster, the worker's log), and the runner's UI shows the
+    `wit.download` counters.
+    """
+
+    _lock = threading.Lock()
+    _open: dict[str, "ProcessShare"] = {}
+
+    def __init__(self, settings: WorkerSettings):
+        self.fetcher = Fetcher(settings.policy)
+        label = "download" if settings.one_process else f"download worker {os.getpid()}"
+        self.progress = (Progress(label, settings.progress_total if settings.one_process else None)
+                         if settings.show_progress else None)
+        self.users = 0
+
+    @classmethod
+    def acquire(cls, settings: WorkerSettings) -> "ProcessShare":
+        with cls._lock:
+            share = cls._open.get(settings.run_id)
+            if share is None:
+                share = cls._open[settings.run_id] = cls(settings)
+            share.users += 1
+            return share
+
+    def release(self, settings: WorkerSettings) -> None:
+        with self._lock:
+            self.users -= 1
+            if self.users == 0:
+                del self._open[settings.run_id]
+                self.fetcher.close()
