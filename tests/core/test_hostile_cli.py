@@ -21,7 +21,8 @@ from shards.reader import find_shards
 from wit_pipeline.core import files
 from wit_pipeline.cli import main as wit
 from wit_pipeline.core.tables import URL_LIST_GLOBS
-from wit_pipeline.download.plan import INPUT_DIRECTORY, check_harvest_finished, plan_shards
+from wit_pipeline.download.plan import INPUT_DIRECTORY, plan_shards
+from wit_pipeline.harvest.schema import check_harvest_finished
 from wit_pipeline.harvest.command import ARCHIVE_DIRECTORY
 from wit_pipeline.core.options import check_beam_arguments
 from queries.command import DUMP_DIRECTORY, INDEX_DIRECTORY

@@ -17,7 +17,8 @@ from shards.writer import remove_unfinished, shard_complete, write_totals
 from wit_pipeline.core import console, files
 from wit_pipeline.core.net import FetchPolicy
 from wit_pipeline.download.images import ImageOptions
-from wit_pipeline.download.plan import INPUT_DIRECTORY, check_harvest_finished, plan_shards
+from wit_pipeline.download.plan import INPUT_DIRECTORY, plan_shards
+from wit_pipeline.harvest.schema import check_harvest_finished
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,24 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
-import re
 
 from shards import layout
 from wit_pipeline.core import files
 from wit_pipeline.core.tables import URL_LIST_GLOBS, detect_format, normalize_columns, read_table
+# The candidate format is harvest's.
+from wit_pipeline.harvest.schema import CANDIDATE_GLOB
 
 PLAN_DIR = "_inputs"
-# `wit harvest` names its outputs candidates-NNNNN-of-NNNNN.parquet and lists them in the
-# stats.json it writes last.
-HARVEST_CANDIDATES = re.compile(r"candidates-\d{5}-of-\d{5}\.parquet$")
 # A directory given to --candidates: a harvest's output folder, else a folder of url lists.
-INPUT_DIRECTORY = (("candidates-*-of-*.parquet",), URL_LIST_GLOBS)
-
-
-def pair_uid(url: str, text: str | None) -> str:
-    """Stable id of an (image url, text) pair; harvest and download agree on it."""
-    return hashlib.sha1(f"{url}\x1f{text or ''}".encode("utf-8")).hexdigest()[:20]
+INPUT_DIRECTORY = ((CANDIDATE_GLOB,), URL_LIST_GLOBS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,28 +30,6 @@ class ShardSpec:
     shard_id: int
     input_path: str  # the stored piece under OUT/_inputs
     rows: int
-
-
-def check_harvest_finished(paths: list[str]) -> None:
-    """Refuse harvest candidates whose harvest did not finish: a harvest killed mid-write
-    leaves some candidate files but no stats.json (harvest writes it last) listing them."""
-    by_directory: dict[str, list[str]] = {}
-    for path in paths:
-        if HARVEST_CANDIDATES.search(path):
-            directory, _, name = path.rpartition("/")
-            by_directory.setdefault(directory, []).append(name)
-    for directory, names in sorted(by_directory.items()):
-        stats_path = files.join(directory, "stats.json") if directory else "stats.json"
-        stats = files.read_json(stats_path) if files.exists(stats_path) else None
-        listed = set(((stats or {}).get("outputs") or {}).get("candidates") or [])
-        missing = sorted(set(names) - listed)
-        if stats is None:
-            raise ValueError(f"{directory or '.'}/{names[0]}: its harvest did not finish (no stats.json beside "
-                             f"it); run `wit harvest` into {directory or '.'} again to finish it")
-        if missing:
-            raise ValueError(f"{directory or '.'}/{missing[0]} is not one of the candidate files of the harvest "
-                             f"that finished in {directory or '.'} (see its stats.json); a later harvest there did "
-                             f"not finish: run it again")
 
 
 def _when(seconds) -> str:

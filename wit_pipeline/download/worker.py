@@ -21,7 +21,7 @@ from shards.writer import ShardWriter
 from wit_pipeline.core.console import Progress
 from wit_pipeline.core.net import Fetcher, FetchPolicy
 from wit_pipeline.download.images import ImageOptions, ImageRejected, process_image
-from wit_pipeline.download.plan import pair_uid
+from wit_pipeline.harvest.schema import pair_uid
 
 
 @dataclasses.dataclass(frozen=True)

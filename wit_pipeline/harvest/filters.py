@@ -91,10 +91,6 @@ class TextFilterConfig:
         return self
 
 
-REJECT_REASONS = ("empty_text", "text_too_short", "text_too_long", "undecodable_text",
-                  "file_name_text", "boilerplate_text", "tiny_declared_size", "wrong_language")
-
-
 class TextFilter:
     def __init__(self, config: TextFilterConfig | None = None) -> None:
         self.config = (config or TextFilterConfig()).validate()

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from wit_pipeline.core.tables import URL_LIST_GLOBS, detect_format, normalize_columns, read_table
 from wit_pipeline.core.tables import check_columns as check_url_list  # noqa: F401  (harvest's name for it)
-from wit_pipeline.core.tables import detect_format, normalize_columns, read_table
 from wit_pipeline.harvest.sources.html import ImageRef, clean_text, resolve_url
 from wit_pipeline.harvest.sources.archives import ArchiveItem, Counted, Skip
+
+# What a directory given to --url-list stands for.
+URL_LIST_DIRECTORY = (URL_LIST_GLOBS,)
 
 
 def url_list_images(path: str, input_format: str = "auto", url_col: str = "url",
