@@ -14,7 +14,7 @@ import urllib3
 from urllib3.exceptions import NameResolutionError
 from urllib3.util import parse_url
 
-from wit_pipeline.core.net import addresses
+import wit_pipeline.core.net.addresses as addresses  # looked up per call: tests stand in a resolver
 from wit_pipeline.core.net.addresses import ForbiddenAddress
 from wit_pipeline.core.net.connections import (ANY_ADDRESS_POOLS, PUBLIC_ONLY_POOLS, Deadline, call_timeout,
                                                 current_deadline, tls_context, within)
