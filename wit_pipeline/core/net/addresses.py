@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 
+from wit_pipeline.core.net.caches import BoundedCache
+
 
 class ForbiddenAddress(Exception):
     pass
@@ -46,3 +48,29 @@ def check_host(host: str, port: int) -> None:
     """ForbiddenAddress when any address of host is not globally routable; socket.gaierror
     when it does not resolve. Nothing is sent either way."""
     refuse_forbidden(host, resolve_host(host, port))
+
+
+class Resolver:
+    """DNS answers, and failures, cached per (host, port) for `ttl` seconds, at most `size`
+    of them: the rows of one host resolve it once, not twice per request. The connection is
+    made to the cached addresses, which were checked; an answer that expired in between is
+    looked up again and checked again when connecting."""
+
+    def __init__(self, size: int, ttl: float):
+        self.cache = BoundedCache(size, ttl)
+
+    def resolve(self, host: str, port: int) -> list[tuple[int, tuple]]:
+        answer = self.cache.get((host, port))
+        if answer is None:
+            try:
+                answer = resolve_host(host, port)
+            except socket.gaierror as exc:
+                answer = exc
+            self.cache.put((host, port), answer)
+        if isinstance(answer, socket.gaierror):
+            raise socket.gaierror(answer.errno, answer.strerror)
+        return answer
+
+    def check(self, host: str, port: int) -> None:
+        """check_host, through the cache."""
+        refuse_forbidden(host, self.resolve(host, port))

@@ -37,6 +37,10 @@ class Deadline:
     def passed(self) -> bool:
         return self.remaining() <= 0
 
+    def restart(self) -> None:
+        """Start the budget now (after a wait for a host's connection slot, which it does not cover)."""
+        self.at = time.monotonic() + self.seconds
+
 
 _active = threading.local()  # the running attempt's Deadline, per thread
 
@@ -96,11 +100,11 @@ class _DeadlineSSLSocket(_DeadlineBound, ssl.SSLSocket):
         return super().do_handshake(*args, **kwargs)
 
 
-def _open_socket(conn: HTTPConnection, check_addresses: bool) -> socket.socket:
+def _open_socket(conn: HTTPConnection, check_addresses: bool, resolve) -> socket.socket:
     """urllib3's `_new_conn`: a deadline-bound socket to conn's host, connected only to
     addresses that were checked (when asked) before any connection attempt."""
     try:
-        found = addresses.resolve_host(conn._dns_host, conn.port)
+        found = resolve(conn._dns_host, conn.port)
     except socket.gaierror as exc:
         raise NameResolutionError(conn.host, conn, exc) from exc
     if check_addresses:
@@ -125,17 +129,14 @@ def _open_socket(conn: HTTPConnection, check_addresses: bool) -> socket.socket:
     raise error
 
 
-def _pool_classes(check_addresses: bool) -> dict[str, type]:
+def pool_classes(check_addresses: bool, resolver: addresses.Resolver) -> dict[str, type]:
+    """urllib3 pool classes whose connections resolve through `resolver` and keep to the deadline."""
     def connection(base):
         return type(f"Deadline{base.__name__}", (base,),
-                    {"_new_conn": lambda self: _open_socket(self, check_addresses)})
+                    {"_new_conn": lambda self: _open_socket(self, check_addresses, resolver.resolve)})
 
     return {"http": type("DeadlineHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": connection(HTTPConnection)}),
             "https": type("DeadlineHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": connection(HTTPSConnection)})}
-
-
-PUBLIC_ONLY_POOLS = _pool_classes(check_addresses=True)
-ANY_ADDRESS_POOLS = _pool_classes(check_addresses=False)
 
 
 def tls_context() -> ssl.SSLContext:

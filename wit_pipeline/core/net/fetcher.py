@@ -5,7 +5,6 @@ The rules it keeps are listed in the package docstring (`wit_pipeline.core.net`)
 from __future__ import annotations
 
 import socket
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -14,10 +13,11 @@ import urllib3
 from urllib3.exceptions import NameResolutionError
 from urllib3.util import parse_url
 
-import wit_pipeline.core.net.addresses as addresses  # looked up per call: tests stand in a resolver
-from wit_pipeline.core.net.addresses import ForbiddenAddress
-from wit_pipeline.core.net.connections import (ANY_ADDRESS_POOLS, PUBLIC_ONLY_POOLS, Deadline, call_timeout,
-                                                current_deadline, tls_context, within)
+from wit_pipeline.core.net.addresses import ForbiddenAddress, Resolver
+from wit_pipeline.core.net.caches import BoundedCache
+from wit_pipeline.core.net.connections import Deadline, call_timeout, current_deadline, pool_classes, tls_context, within
+from wit_pipeline.core.net.hosts import (THROTTLE_STATUSES, HostBreaker, HostLimits, host_key,
+                                         retry_after_seconds)
 from wit_pipeline.core.net.policy import USER_AGENT_TOKEN, FetchPolicy, FetchResult, Failure, timeout_failure
 from wit_pipeline.core.net.robots import (ORIGIN_REFUSALS, ROBOTS_MAX_BYTES, OriginRefused, Robots, RobotsLoad,
                                           load_robots, x_robots_blocks)
@@ -25,29 +25,32 @@ from wit_pipeline.core.net.urls import InvalidUrl, origin, sendable_url
 
 CHUNK = 64 * 1024
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+HOST_POOLS = 256  # hosts whose idle keep-alive connections are kept (least recently used dropped)
+PROXY_CONNECTIONS = 64  # keep-alive connections kept to a proxy, which carries every host
+ROBOTS_TTL = 24 * 3600  # RFC 9309 2.4: a cached robots.txt should not be used for more than 24 hours
 
 
 class Fetcher:
-    """Thread-safe; one per worker, shared by its download threads."""
+    """Thread-safe; one per worker process, shared by its threads (and DoFn instances): its
+    connection pools, robots.txt and DNS caches and per-host limits serve them all."""
 
     def __init__(self, policy: FetchPolicy | None = None):
         self.policy = policy or FetchPolicy()
         self.policy.validate()
+        self.dns = Resolver(self.policy.dns_cache_size, self.policy.dns_ttl)
+        self.robots = BoundedCache(self.policy.robots_cache_size, ROBOTS_TTL)  # origin -> RobotsLoad
+        self.hosts = HostLimits(self.policy.per_host_connections, self.policy.max_retry_after)
         # urllib3 directly, not requests: the same pooled connections without requests'
         # per-call session, cookie, hook and adapter layers, which cost more GIL time per
         # image than decoding does once many threads share a process.
-        common = dict(num_pools=self.policy.pool_size, maxsize=self.policy.pool_size,
-                      headers={"User-Agent": self.policy.user_agent}, retries=False, ssl_context=tls_context())
-        self._direct = urllib3.PoolManager(**common)
-        self._direct.pool_classes_by_scheme = (ANY_ADDRESS_POOLS if self.policy.allow_private_networks
-                                               else PUBLIC_ONLY_POOLS)
+        common = dict(headers={"User-Agent": self.policy.user_agent}, retries=False, ssl_context=tls_context())
+        self._direct = urllib3.PoolManager(num_pools=HOST_POOLS, maxsize=self.policy.per_host_connections, **common)
+        self._direct.pool_classes_by_scheme = pool_classes(not self.policy.allow_private_networks, self.dns)
         self._proxies = {}
         for scheme, url in self.policy.proxy_urls().items():
-            manager = urllib3.proxy_from_url(url, **common)
-            manager.pool_classes_by_scheme = ANY_ADDRESS_POOLS  # the proxy's address is the user's choice
+            manager = urllib3.proxy_from_url(url, maxsize=PROXY_CONNECTIONS, **common)
+            manager.pool_classes_by_scheme = pool_classes(False, self.dns)  # the proxy's address is the user's choice
             self._proxies[scheme] = manager
-        self._robots: dict[str, RobotsLoad] = {}
-        self._lock = threading.Lock()
 
     def close(self) -> None:
         self._direct.clear()
@@ -62,12 +65,16 @@ class Fetcher:
         return self._direct
 
     # -- public -------------------------------------------------------------------
-    def fetch(self, url: str, honor_x_robots: bool = True) -> FetchResult:
-        """Never raises: every outcome is a FetchResult with a status."""
+    def fetch(self, url: str, honor_x_robots: bool = True, breaker: HostBreaker | None = None) -> FetchResult:
+        """Never raises: every outcome is a FetchResult with a status. With a `breaker`, a host
+        it has given up on is not asked (`host_backoff`); recording outcomes is the caller's."""
         try:
             target = sendable_url(url)
         except InvalidUrl as exc:
             return FetchResult(url=url, status="invalid_url", error_message=str(exc))
+        refusal = breaker.refusal(host_key(target)) if breaker is not None else None
+        if refusal:
+            return FetchResult(url=url, status="host_backoff", error_message=refusal)
         attempts = self.policy.retries + 1
         for attempt in range(attempts):
             try:
@@ -75,7 +82,8 @@ class Fetcher:
                     return self._fetch_once(url, target, honor_x_robots)
             except Failure as failure:
                 if failure.retryable and attempt + 1 < attempts:
-                    time.sleep(min(self.policy.backoff * (2 ** attempt), 8.0))
+                    if failure.http_status not in THROTTLE_STATUSES:  # throttles wait in the host's slot
+                        time.sleep(min(self.policy.backoff * (2 ** attempt), 8.0))
                     continue
                 return FetchResult(url=url, status=failure.status, error_message=failure.message,
                                    http_status=failure.http_status)
@@ -87,24 +95,30 @@ class Fetcher:
     def _fetch_once(self, url: str, target: str, honor_x_robots: bool) -> FetchResult:
         seen = {target}
         current, shown = target, url  # what is sent; what the caller and the page called it
-        for _hop in range(self.policy.max_redirects + 1):
+        deadline = current_deadline()
+        for hop in range(self.policy.max_redirects + 1):
             self._check_target(current)
-            response = self._request(current)
-            reusable = False
-            try:
-                if _is_redirect(response):
-                    shown, current = _redirect_target(current, response)
-                    if current in seen:
-                        raise Failure("redirect_loop", f"redirect loop at {current[:200]}", response.status)
-                    seen.add(current)
-                    continue
-                body = self._read_body(response, self.policy.max_bytes, honor_x_robots)
-                reusable = True
-                return FetchResult(url=url, status="success", content=body, final_url=shown,
-                                   http_status=response.status,
-                                   headers={k.lower(): v for k, v in response.headers.items()})
-            finally:
-                _done(response, reuse=reusable)
+            # The first hop's wait for a connection to its host is queueing, not the server's
+            # time: the attempt's deadline starts once it has one. Later hops wait within it.
+            with self.hosts.slot(host_key(current), deadline if hop else None):
+                if not hop:
+                    deadline.restart()
+                response = self._request(current)
+                reusable = False
+                try:
+                    if _is_redirect(response):
+                        shown, current = _redirect_target(current, response)
+                        if current in seen:
+                            raise Failure("redirect_loop", f"redirect loop at {current[:200]}", response.status)
+                        seen.add(current)
+                        continue
+                    body = self._read_body(response, self.policy.max_bytes, honor_x_robots)
+                    reusable = True
+                    return FetchResult(url=url, status="success", content=body, final_url=shown,
+                                       http_status=response.status,
+                                       headers={k.lower(): v for k, v in response.headers.items()})
+                finally:
+                    _done(response, reuse=reusable)
         raise Failure("too_many_redirects", f"more than {self.policy.max_redirects} redirects")
 
     def _check_target(self, url: str, check_robots: bool = True) -> None:
@@ -114,7 +128,7 @@ class Fetcher:
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         if not self.policy.allow_private_networks:
             try:
-                addresses.check_host(parsed.host, port)
+                self.dns.check(parsed.host, port)
             except ForbiddenAddress as exc:
                 raise Failure("private_address", str(exc)) from None
             except socket.gaierror as exc:
@@ -144,6 +158,13 @@ class Fetcher:
             if deadline is not None and deadline.passed():
                 raise timeout_failure(str(exc)) from None
             raise Failure("connection_error", str(exc)[:500], retryable=True) from None
+        host = host_key(url)
+        if response.status in THROTTLE_STATUSES:
+            wait = self.hosts.throttled(host, retry_after_seconds(response.headers.get("retry-after")))
+            _done(response, reuse=False)
+            raise Failure(f"http_{response.status}", f"HTTP {response.status} for {url[:200]} (the host is left "
+                                                     f"alone for {wait:g} s)", response.status, retryable=True)
+        self.hosts.answered(host)
         if response.status >= 400:
             _done(response, reuse=False)
             raise Failure(f"http_{response.status}", f"HTTP {response.status} for {url[:200]}",
@@ -201,11 +222,8 @@ class Fetcher:
             raise Failure("robots_disallowed", robots.reason)
 
     def _robots_for(self, site: str) -> Robots:
-        with self._lock:
-            load = self._robots.get(site)
-            loader = load is None
-            if loader:
-                load = self._robots[site] = RobotsLoad(Deadline(self.policy.deadline_seconds, self.policy.timeout))
+        load, loader = self.robots.setdefault(
+            site, lambda: RobotsLoad(Deadline(self.policy.deadline_seconds, self.policy.timeout)))
         if loader:
             try:
                 with within(load.deadline):
@@ -223,18 +241,24 @@ class Fetcher:
         for hop in range(self.policy.max_redirects + 1):
             try:
                 self._check_target(current, check_robots=False)  # robots.txt itself is not subject to robots
-                response = self._request(current)
             except Failure as failure:
                 if hop == 0 and failure.status in ORIGIN_REFUSALS:
                     raise OriginRefused(failure) from None
                 raise
-            try:
-                if _is_redirect(response):
-                    current = _redirect_target(current, response)[1]
-                    continue
-                return self._read_body(response, ROBOTS_MAX_BYTES, truncate=True)
-            finally:
-                _done(response, reuse=False)
+            with self.hosts.slot(host_key(current), current_deadline()):
+                try:
+                    response = self._request(current)
+                except Failure as failure:
+                    if hop == 0 and failure.status in ORIGIN_REFUSALS:
+                        raise OriginRefused(failure) from None
+                    raise
+                try:
+                    if _is_redirect(response):
+                        current = _redirect_target(current, response)[1]
+                        continue
+                    return self._read_body(response, ROBOTS_MAX_BYTES, truncate=True)
+                finally:
+                    _done(response, reuse=False)
         return None
 
 

@@ -31,7 +31,11 @@ class FetchPolicy:
     allow_private_networks: bool = False
     respect_robots: bool = True
     backoff: float = 0.5
-    pool_size: int = 64
+    per_host_connections: int = 4
+    max_retry_after: float = 60.0
+    robots_cache_size: int = 10_000  # origins; an entry is about 2.6 KB
+    dns_cache_size: int = 10_000     # (host, port) answers
+    dns_ttl: float = 120.0           # seconds (the system resolver gives no TTL)
 
     @property
     def deadline_seconds(self) -> float:
@@ -43,7 +47,8 @@ class FetchPolicy:
         group.add_argument("--timeout", type=float, default=10.0,
                            help=f"seconds for connect and for each read (default 10); one attempt, headers and "
                                 f"body included, ends after {DEADLINE_TIMEOUTS} x this")
-        group.add_argument("--retries", type=int, default=1, help="extra attempts after a timeout, 5xx or connection error (default 1)")
+        group.add_argument("--retries", type=int, default=1,
+                           help="extra attempts after a timeout, 429, 5xx or connection error (default 1)")
         group.add_argument("--max-bytes", type=int, default=20_000_000, help="largest response body accepted (default 20000000)")
         group.add_argument("--proxy", default=None, help="HTTP(S) proxy URL (HTTP_PROXY/HTTPS_PROXY are honored too)")
         group.add_argument("--allow-private-networks", action="store_true",
@@ -51,12 +56,18 @@ class FetchPolicy:
                                 "shared 100.64/10, reserved (refused by default)")
         group.add_argument("--ignore-robots", action="store_true", help="do not honor robots.txt and X-Robots-Tag")
         group.add_argument("--user-agent", default=DEFAULT_USER_AGENT, help="User-Agent header")
+        group.add_argument("--per-host-connections", type=int, default=4,
+                           help="requests in flight to one host at a time, per worker process (default 4)")
+        group.add_argument("--max-retry-after", type=float, default=60.0,
+                           help="longest wait, in seconds, that a 429/503 Retry-After (or the backoff without one) "
+                                "imposes on a host before it is asked again (default 60)")
 
     @classmethod
     def from_args(cls, args) -> "FetchPolicy":
         policy = cls(timeout=args.timeout, retries=args.retries, max_bytes=args.max_bytes, proxy=args.proxy,
                      allow_private_networks=args.allow_private_networks, respect_robots=not args.ignore_robots,
-                     user_agent=args.user_agent)
+                     user_agent=args.user_agent, per_host_connections=args.per_host_connections,
+                     max_retry_after=args.max_retry_after)
         policy.validate()
         return policy
 
@@ -67,6 +78,12 @@ class FetchPolicy:
             raise ValueError(f"--retries must be >= 0, got {self.retries}")
         if self.max_bytes <= 0:
             raise ValueError(f"--max-bytes must be positive, got {self.max_bytes}")
+        if self.per_host_connections < 1:
+            raise ValueError(f"--per-host-connections must be >= 1, got {self.per_host_connections}")
+        if self.max_retry_after < 0:
+            raise ValueError(f"--max-retry-after must be >= 0, got {self.max_retry_after}")
+        if min(self.robots_cache_size, self.dns_cache_size) < 0 or self.dns_ttl < 0:
+            raise ValueError("cache sizes and the DNS TTL must be >= 0")
         for scheme, proxy in self.proxy_urls().items():
             try:
                 parsed = parse_url(proxy)
