@@ -1,7 +1,10 @@
 """`wit download`: url lists or harvest candidates -> WebDataset shards (SPEC command 3).
 
-flags -> DownloadConfig (frozen, checked once) -> run: the launcher plans input rows into
-shard pieces (plan.py), then the pipeline (pipeline.py) downloads the pending shards.
+flags -> DownloadConfig (frozen, checked once) -> run. The launcher does work that grows
+with the number of input files, not rows: it describes the inputs (plan.py), checks them
+against the plan OUT holds, lists the finished shards once, and starts the pipeline
+(pipeline.py), which plans the shards, downloads the pending ones, reads (or, with
+--retry-failed, rewrites) the finished ones and sums the run's totals into one file.
 Each shard is written by one DoFn call and becomes visible only complete, so a re-run
 on the same OUT skips finished shards and redoes the rest with the same keys.
 """
@@ -13,12 +16,14 @@ import os
 import time
 import uuid
 
-from shards.writer import remove_unfinished, shard_complete, write_totals
+from shards.writer import remove_unfinished
 from wit_pipeline.core import console, files
 from wit_pipeline.core.net import FetchPolicy
+from wit_pipeline.download import plan, retry, summary
 from wit_pipeline.download.images import ImageOptions
-from wit_pipeline.download.plan import INPUT_DIRECTORY, plan_shards
 from wit_pipeline.harvest.schema import check_harvest_finished
+
+DEFAULT_HOST_FAILURE_LIMIT = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +38,8 @@ class DownloadConfig:
     decode_processes: int | str = "auto"  # auto: see resolve_decode_processes
     image: ImageOptions = ImageOptions()
     policy: FetchPolicy = FetchPolicy()
+    host_failure_limit: int = DEFAULT_HOST_FAILURE_LIMIT  # 0: never give up on a host
+    retry_statuses: tuple[str, ...] = ()  # --retry-failed: retry these in finished shards
     show_progress: bool = True
 
     def validate(self) -> "DownloadConfig":
@@ -42,6 +49,10 @@ class DownloadConfig:
             raise ValueError(f"--threads must be positive, got {self.threads}")
         if self.decode_processes != "auto":
             _decode_process_count(self.decode_processes)
+        if self.host_failure_limit < 0:
+            raise ValueError(f"--host-failure-limit must be >= 0, got {self.host_failure_limit}")
+        if self.retry_statuses:
+            retry.parse_statuses(",".join(self.retry_statuses))
         self.image.validate()
         self.policy.validate()
         return self
@@ -54,8 +65,9 @@ class DownloadConfig:
                              encode_quality=args.encode_quality, max_pixels=args.max_pixels)
         return cls(inputs=tuple(args.inputs), out=args.out, input_format=args.input_format, url_col=args.url_col,
                    caption_col=args.caption_col, samples_per_shard=args.samples_per_shard, threads=args.threads,
-                   decode_processes=args.decode_processes, image=image,
-                   policy=FetchPolicy.from_args(args)).validate()
+                   decode_processes=args.decode_processes, image=image, policy=FetchPolicy.from_args(args),
+                   host_failure_limit=args.host_failure_limit,
+                   retry_statuses=retry.parse_statuses(args.retry_failed) if args.retry_failed else ()).validate()
 
 
 def _decode_process_count(value) -> int:
@@ -111,7 +123,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--decode-processes", default="auto",
                         help="processes per worker that decode and resize images: auto (one per core when the "
                              "whole run is this one process, else 0 = in the download threads) or a number")
+    parser.add_argument("--retry-failed", nargs="?", const=",".join(retry.DEFAULT_RETRY), default=None,
+                        metavar="STATUS,...",
+                        help="also retry, in finished shards, the rows with these statuses (default "
+                             f"{','.join(retry.DEFAULT_RETRY)}; http_5xx and http_4xx name a class); "
+                             "each such shard is rewritten atomically under the same keys")
     FetchPolicy.add_arguments(parser)
+    parser.add_argument("--host-failure-limit", type=int, default=DEFAULT_HOST_FAILURE_LIMIT,
+                        help="within a shard, stop asking a host after this many failures in a row (timeouts, "
+                             "connection errors, 429, 503, HTML instead of an image); its other rows get "
+                             f"host_backoff (default {DEFAULT_HOST_FAILURE_LIMIT}; 0: never)")
 
 
 def run(config: DownloadConfig, beam_argv: list[str] | None = None) -> dict:
@@ -119,50 +140,55 @@ def run(config: DownloadConfig, beam_argv: list[str] | None = None) -> dict:
     import apache_beam as beam
 
     from wit_pipeline.core.options import make_pipeline, pipeline_options, stop_if_dry_run
-    from wit_pipeline.download.pipeline import DownloadShards, WorkerSettings
+    from wit_pipeline.download.pipeline import Download, WorkerSettings
 
     options = pipeline_options(beam_argv)
     out = config.out
-    paths = files.expand_inputs(list(config.inputs), "--candidates/--url-list", INPUT_DIRECTORY)
-    check_harvest_finished(paths)
     started = time.monotonic()
-    specs = plan_shards(paths, out, config.samples_per_shard, config.input_format, config.url_col,
-                        config.caption_col)
-    pending = [spec for spec in specs if not shard_complete(out, spec.shard_id)]
+    paths = files.expand_inputs(list(config.inputs), "--candidates/--url-list", plan.INPUT_DIRECTORY)
+    check_harvest_finished(paths)
+    identity = files.file_identity(paths)
+    signature = plan.plan_signature(identity, config.samples_per_shard, config.url_col, config.caption_col)
+    planned_before = plan.check_plan(out, signature)
+    inputs = plan.describe_inputs(identity, config.input_format, config.url_col, config.caption_col)
+    if not planned_before:
+        plan.record_plan(out, signature)
+    commits_finished = retry.recover(out)
+    finished = plan.finished_shards(out)
     remove_unfinished(out)
-    total_rows = sum(spec.rows for spec in pending)
-    if pending:
-        settings = WorkerSettings(out_dir=out, samples_per_shard=config.samples_per_shard, image=config.image,
-                                  policy=config.policy, threads=config.threads,
-                                  decode_processes=resolve_decode_processes(config.decode_processes, options),
-                                  run_id=uuid.uuid4().hex, one_process=one_process(options),
-                                  show_progress=config.show_progress, progress_total=total_rows)
-        with make_pipeline(options) as pipeline:
-            (pipeline
-             | "PendingShards" >> beam.Create(pending, reshuffle=False)
-             | "Download" >> DownloadShards(settings))
-        stop_if_dry_run(pipeline.options)
+    settings = WorkerSettings(out_dir=out, samples_per_shard=config.samples_per_shard, image=config.image,
+                              policy=config.policy, threads=config.threads,
+                              decode_processes=resolve_decode_processes(config.decode_processes, options),
+                              host_failure_limit=config.host_failure_limit, run_id=uuid.uuid4().hex,
+                              one_process=one_process(options), show_progress=config.show_progress,
+                              progress_total=_pending_rows(inputs, finished, config))
+    totals_path = files.join(out, plan.PLAN_DIR, "totals.json")
+    files.remove(totals_path)
+    with make_pipeline(options) as pipeline:
+        (pipeline
+         | "InputFiles" >> beam.Create(inputs, reshuffle=False)
+         | "Download" >> Download(settings, finished, totals_path, config.retry_statuses))
+    stop_if_dry_run(pipeline.options)
+    totals = files.read_json(totals_path)
     elapsed = time.monotonic() - started
-    extra = {"input_rows": sum(spec.rows for spec in specs),
-             "shards_planned": len(specs), "shards_resumed": len(specs) - len(pending),
-             "seconds_this_run": round(elapsed, 2),
-             "rows_per_second_this_run": round(total_rows / elapsed, 2) if elapsed else None}
-    totals = write_totals(out, extra)
-    warning = private_address_warning(totals)
+    rows_this_run = totals.pop("rows_this_run") + totals.get("retried_rows", 0)
+    totals.update(seconds_this_run=round(elapsed, 2),
+                  rows_per_second_this_run=round(rows_this_run / elapsed, 2) if elapsed else None)
+    if commits_finished:
+        totals["retry_commits_finished"] = commits_finished
+    warning = summary.warning(totals)
     if warning:
-        totals = write_totals(out, {**extra, "warning": warning})
+        totals["warning"] = warning
+    files.write_json(files.join(out, "stats.json"), totals)
     return totals
 
 
-def private_address_warning(totals: dict) -> str | None:
-    """A pointer to --allow-private-networks when most rows were refused for their address
-    (typically a test or intranet list on loopback or private addresses)."""
-    refused = totals["status"].get("private_address", 0)
-    if not refused or refused * 2 <= totals["count"]:
+def _pending_rows(inputs: list, finished: set[int], config: DownloadConfig) -> int | None:
+    """Rows the run will download, when the inputs say without counting (all parquet)."""
+    if any(file.rows is None for file in inputs):
         return None
-    return (f"{refused:,} of {totals['count']:,} rows were refused as private_address (their hosts are not "
-            "globally routable: loopback, private, link-local, ...); pass --allow-private-networks "
-            "to download from such addresses")
+    specs = plan.shard_specs([plan.Segments(file, ((0, file.rows),)) for file in inputs], config.samples_per_shard)
+    return sum(spec.rows for spec in specs if spec.shard_id not in finished)
 
 
 def main(args, beam_argv) -> int:

@@ -1,8 +1,11 @@
-"""The Beam side of `wit download`: composite PTransforms over shard specs.
+"""The Beam side of `wit download`: composite PTransforms.
 
-    pending shard specs | DownloadShards -> per-shard stats
+    input files | PlanShards                       -> every shard spec (ids from input order)
+      pending   | DownloadShards                   -> stats of shards written now
+      finished  | FinishedShards (--retry-failed)  -> stats read, or of shards rewritten
+      all stats + planned rows | SummarizeRun      -> the run's totals, one file
 
-The DoFns only move shard specs to a ShardWorker (worker.py) and count what it reports
+The DoFns only hand shard specs to a ShardWorker (worker.py) and count what it reports
 into the `wit.download` metrics and the worker process's progress line.
 """
 from __future__ import annotations
@@ -13,41 +16,88 @@ from shards import layout
 from shards.schema import SUCCESS
 from shards.writer import shard_complete
 from wit_pipeline.core import counters, files
-from wit_pipeline.download.plan import ShardSpec, read_piece
+from wit_pipeline.download import plan, retry, summary
 from wit_pipeline.download.worker import ProcessShare, ShardWorker, WorkerSettings
 
 
-class _DownloadShardFn(beam.DoFn):
+class PlanShards(beam.PTransform):
+    """InputFile PCollection -> every ShardSpec of the run. Text files are counted in
+    parallel (byte ranges, or whole csv/.gz files); one step then cuts all files into shards."""
+
+    def __init__(self, samples_per_shard: int):
+        super().__init__()
+        self.samples_per_shard = samples_per_shard
+
+    def expand(self, inputs):
+        return (inputs
+                | "CountJobs" >> beam.FlatMap(plan.count_jobs)
+                | "SpreadCounting" >> beam.Reshuffle()
+                | "CountRows" >> beam.Map(plan.count_rows)
+                | "AllCounts" >> beam.combiners.ToList()
+                | "CutShards" >> beam.FlatMap(plan.shard_specs, self.samples_per_shard))
+
+
+class _ShardFn(beam.DoFn):
+    """Shared by the DoFns that write shards: the process's Fetcher and progress line, a
+    ShardWorker (made when first needed), and the counters."""
+
     def __init__(self, settings: WorkerSettings):
         self.settings = settings
 
     def setup(self):
         self.share = ProcessShare.acquire(self.settings)
-        self.worker = ShardWorker(self.settings, self.share.fetcher)
+        self._worker = None
         self.rows_counter = counters.counter("download", "rows")
         self.success_counter = counters.counter("download", "success")
         self.failed_counter = counters.counter("download", "failed")
 
+    @property
+    def worker(self) -> ShardWorker:
+        if self._worker is None:
+            self._worker = ShardWorker(self.settings, self.share.fetcher)
+        return self._worker
+
     def teardown(self):
-        self.worker.close()
+        if self._worker is not None:
+            self._worker.close()
         self.share.release(self.settings)
 
-    def process(self, spec: ShardSpec):
-        out_dir = self.settings.out_dir
-        if shard_complete(out_dir, spec.shard_id):  # finished by an earlier attempt of this bundle
-            yield files.read_json(files.join(out_dir, layout.stats_name(spec.shard_id)))
-            return
-        yield self.worker.write_shard(spec.shard_id, read_piece(spec), self._count)
-
-    def _count(self, status: str) -> None:
+    def count(self, status: str) -> None:
         self.rows_counter.inc()
         (self.success_counter if status == SUCCESS else self.failed_counter).inc()
         if self.share.progress is not None:
             self.share.progress.update(status)
 
+    def stats_of(self, shard_id: int) -> dict:
+        return files.read_json(files.join(self.settings.out_dir, layout.stats_name(shard_id)))
+
+
+class _DownloadShardFn(_ShardFn):
+    def process(self, spec: plan.ShardSpec):
+        if shard_complete(self.settings.out_dir, spec.shard_id):  # finished by an earlier attempt of this bundle
+            yield {**self.stats_of(spec.shard_id), "this_run": True}
+            return
+        rows = plan.read_shard_rows(spec)
+        yield {**self.worker.write_shard(spec.shard_id, rows, self.count), "this_run": True}
+
+
+class _FinishedShardFn(_ShardFn):
+    def __init__(self, settings: WorkerSettings, retry_statuses: tuple[str, ...]):
+        super().__init__(settings)
+        self.retry_statuses = retry_statuses
+
+    def process(self, spec: plan.ShardSpec):
+        stats = self.stats_of(spec.shard_id)
+        if any(retry.matches(status, self.retry_statuses) for status in stats["status"]):
+            retried = retry.retry_shard(self.worker, spec.shard_id, self.retry_statuses, self.count)
+            if retried is not None:
+                yield retried
+                return
+        yield stats
+
 
 class DownloadShards(beam.PTransform):
-    """ShardSpec PCollection -> per-shard stats dicts, shards written under the settings' out_dir."""
+    """Pending ShardSpecs -> stats of the shards written now, under the settings' out_dir."""
 
     def __init__(self, settings: WorkerSettings):
         super().__init__()
@@ -56,6 +106,71 @@ class DownloadShards(beam.PTransform):
     def expand(self, specs):
         return (specs
                 # Downloads are I/O bound and one element is a whole shard: break fusion so
-                # a cluster spreads shards over all workers instead of the one that read the plan.
+                # a cluster spreads shards over all workers instead of the one that planned them.
                 | "SpreadShards" >> beam.Reshuffle()
                 | "DownloadShards" >> beam.ParDo(_DownloadShardFn(self.settings)))
+
+
+class FinishedShards(beam.PTransform):
+    """Finished ShardSpecs -> their stats, read by the workers; with retry statuses, a shard
+    holding such rows is rewritten with those rows tried again (retry.py)."""
+
+    def __init__(self, settings: WorkerSettings, retry_statuses: tuple[str, ...] = ()):
+        super().__init__()
+        self.settings, self.retry_statuses = settings, retry_statuses
+
+    def expand(self, specs):
+        return (specs
+                | "SpreadFinished" >> beam.Reshuffle()
+                | "ReadOrRetry" >> beam.ParDo(_FinishedShardFn(self.settings, self.retry_statuses)))
+
+
+class _TotalsFn(beam.CombineFn):
+    def create_accumulator(self):
+        return summary.empty()
+
+    def add_input(self, totals, item):
+        return summary.add(totals, item)
+
+    def merge_accumulators(self, accumulators):
+        return summary.merge(list(accumulators))
+
+    def extract_output(self, totals):
+        return totals
+
+
+class SummarizeRun(beam.PTransform):
+    """(shard stats..., planned ShardSpecs) -> the run's totals, written to `path` as one file."""
+
+    def __init__(self, path: str, retrying: bool):
+        super().__init__()
+        self.path, self.retrying = path, retrying
+
+    def expand(self, parts):
+        stats, specs = parts
+        planned = specs | "PlannedRows" >> beam.Map(lambda spec: {"planned_rows": spec.rows})
+        return ((*stats, planned)
+                | "AllStats" >> beam.Flatten()
+                | "Totals" >> beam.CombineGlobally(_TotalsFn())
+                | "WriteTotals" >> beam.Map(lambda totals: files.write_json(
+                    self.path, summary.finish(totals, self.retrying))))
+
+
+class Download(beam.PTransform):
+    """InputFile PCollection -> shards written for every planned shard not in `finished`
+    (finished ones retried when asked), and the run's totals written to `totals_path`."""
+
+    def __init__(self, settings: WorkerSettings, finished: set[int], totals_path: str,
+                 retry_statuses: tuple[str, ...] = ()):
+        super().__init__()
+        self.settings, self.finished = settings, frozenset(finished)
+        self.totals_path, self.retry_statuses = totals_path, retry_statuses
+
+    def expand(self, inputs):
+        finished = self.finished
+        specs = inputs | "Plan" >> PlanShards(self.settings.samples_per_shard)
+        pending, done = specs | "PendingOrFinished" >> beam.Partition(
+            lambda spec, _n: 1 if spec.shard_id in finished else 0, 2)
+        written = pending | "Download" >> DownloadShards(self.settings)
+        kept = done | "Finished" >> FinishedShards(self.settings, self.retry_statuses)
+        return ((written, kept), specs) | "Summarize" >> SummarizeRun(self.totals_path, bool(self.retry_statuses))

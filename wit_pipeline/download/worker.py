@@ -3,6 +3,8 @@ no Beam: the pipeline's DoFns only hand it shard specs and count what it reports
 
 Each row's outcome is a status, never an exception. A shard is written by one call and
 becomes visible only complete (ShardWriter renames its files into place, stats last).
+Rows are fetched in an order interleaved across hosts (core/net/hosts), and the tar holds
+the samples in that order; the parquet lists every row in key order.
 """
 from __future__ import annotations
 
@@ -13,15 +15,21 @@ import hashlib
 import multiprocessing
 import os
 import threading
-from typing import Callable
+from typing import Callable, Iterable
 
 from shards import layout
 from shards.schema import SUCCESS
 from shards.writer import ShardWriter
 from wit_pipeline.core.console import Progress
 from wit_pipeline.core.net import Fetcher, FetchPolicy
+from wit_pipeline.core.net.hosts import HostBreaker, host_key, interleave_hosts
+from wit_pipeline.core.text_records import ROW_ERROR
+from wit_pipeline.download import summary
 from wit_pipeline.download.images import ImageOptions, ImageRejected, process_image
 from wit_pipeline.harvest.schema import pair_uid
+
+RESULT_FIELDS = ("status", "error_message", "width", "height", "original_width", "original_height", "sha256",
+                 "phash")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,31 +42,39 @@ class WorkerSettings:
     policy: FetchPolicy
     threads: int
     decode_processes: int
+    host_failure_limit: int
     run_id: str  # what the worker processes of one run share (ProcessShare), never another run's
     one_process: bool  # the whole run is this process (the default DirectRunner)
     show_progress: bool = True
     progress_total: int | None = None
 
 
-def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions,
+def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions, breaker: HostBreaker | None = None,
                  decoders: concurrent.futures.Executor | None = None) -> tuple[dict, bytes | None]:
     """Fetch and process one input row; every outcome becomes a status, never an exception.
 
-    `decoders`, when given, is a process pool that runs the image work.
+    `breaker`: the shard's; it is told how the row's host did. `decoders`, when given, is a
+    process pool that runs the image work.
     """
-    url, caption = row.get("url"), row.get("caption")
     result = dict(row)
+    problem = result.pop(ROW_ERROR, None)
+    url, caption = result.get("url"), result.get("caption")
     result.setdefault("uid", None)
     if not result["uid"]:
         result["uid"] = pair_uid(url or "", caption)
-    result.update(status=None, error_message=None, width=None, height=None, original_width=None,
-                  original_height=None, sha256=None, phash=None)
+    result.update(dict.fromkeys(RESULT_FIELDS))
+    if problem:
+        result.update(status="invalid_row", error_message=problem[:500])
+        return result, None
     if not url or not isinstance(url, str):
         result.update(status="invalid_url", error_message="empty url")
         return result, None
-    fetched = fetcher.fetch(url.strip())
+    fetched = fetcher.fetch(url.strip(), breaker=breaker)
+    host = host_key(url)
     if not fetched.ok:
         result.update(status=fetched.status, error_message=fetched.error_message)
+        if breaker is not None and fetched.status != "host_backoff":
+            breaker.record(host, fetched.status)
         return result, None
     result["sha256"] = hashlib.sha256(fetched.content).hexdigest()
     try:
@@ -66,16 +82,21 @@ def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions,
                  else process_image(fetched.content, opts))
     except ImageRejected as rejected:
         result.update(status=rejected.status, error_message=str(rejected)[:500])
+        html = "html" in (fetched.headers.get("content-type") or "").lower()
+        if breaker is not None and html and rejected.status == "not_an_image":
+            breaker.record(host, "html_instead_of_image")  # a captcha or block page counts against the host
         return result, None
     except Exception as exc:  # a decoder bug must cost one row, not the shard
         result.update(status="processing_error", error_message=f"{type(exc).__name__}: {exc}"[:500])
         return result, None
     result.update(status=SUCCESS, width=image.width, height=image.height, original_width=image.original_width,
                   original_height=image.original_height, phash=image.phash)
+    if breaker is not None:
+        breaker.record(host, SUCCESS)
     return result, image.data
 
 
-def ordered_map(pool: concurrent.futures.Executor, fn, items, window: int):
+def ordered_map(pool: concurrent.futures.Executor, fn, items: Iterable, window: int):
     """Like pool.map, but keeps at most `window` results in flight (bounded memory)."""
     pending: collections.deque = collections.deque()
     for item in items:
@@ -84,6 +105,18 @@ def ordered_map(pool: concurrent.futures.Executor, fn, items, window: int):
             yield pending.popleft().result()
     while pending:
         yield pending.popleft().result()
+
+
+class KeyOrderedWriter(ShardWriter):
+    """A ShardWriter whose parquet lists the rows in key order (the tar keeps the order the
+    samples were added in) and whose stats name the hosts with the most failed rows."""
+
+    def close(self) -> dict:
+        self.rows.sort(key=lambda row: row["key"])
+        return super().close()
+
+    def stats(self) -> dict:
+        return {**super().stats(), "failed_hosts": summary.failed_hosts(self.rows, host_key)}
 
 
 class ShardWorker:
@@ -103,14 +136,23 @@ class ShardWorker:
         if self.decoders is not None:
             self.decoders.shutdown(wait=False, cancel_futures=True)
 
+    def download(self, rows: list[dict], breaker: HostBreaker) -> Iterable[tuple[dict, bytes | None]]:
+        """(result row, image) for each row, in an order interleaved across hosts."""
+        settings = self.settings
+        order = interleave_hosts([host_key(row.get("url")) for row in rows],
+                                 settings.policy.per_host_connections, settings.threads)
+        work = lambda index: download_row(self.fetcher, rows[index], settings.image, breaker,  # noqa: E731
+                                          self.decoders)
+        return ordered_map(self.pool, work, order, window=settings.threads * 4)
+
     def write_shard(self, shard_id: int, rows: list[dict], on_row: Callable[[str], None]) -> dict:
         """Download `rows` into shard `shard_id`; `on_row(status)` after each row. Returns its stats."""
         settings = self.settings
         for index, row in enumerate(rows):
             row["key"] = layout.sample_key(shard_id, index, settings.samples_per_shard)
-        work = lambda row: download_row(self.fetcher, row, settings.image, self.decoders)  # noqa: E731
-        with ShardWriter(settings.out_dir, shard_id, image_ext=settings.image.encode_format) as writer:
-            for result, image in ordered_map(self.pool, work, rows, window=settings.threads * 4):
+        breaker = HostBreaker(settings.host_failure_limit)
+        with KeyOrderedWriter(settings.out_dir, shard_id, image_ext=settings.image.encode_format) as writer:
+            for result, image in self.download(rows, breaker):
                 writer.add(result, image)
                 on_row(result["status"])
         return writer.stats()
@@ -118,7 +160,8 @@ class ShardWorker:
 
 class ProcessShare:
     """What the DoFn instances and threads of one worker process share during one run: the
-    Fetcher (its connection pools and robots.txt cache) and the progress line.
+    Fetcher (its connection pools, robots.txt and DNS caches, per-host limits) and the
+    progress line.
 
     The progress line: when the whole run is one process (the default DirectRunner) it
     counts every row against the run's total; otherwise each worker process prints its own
