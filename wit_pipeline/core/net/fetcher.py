@@ -79,7 +79,7 @@ class Fetcher:
         for attempt in range(attempts):
             try:
                 with within(Deadline(self.policy.deadline_seconds, self.policy.timeout)):
-                    return self._fetch_once(url, target, honor_x_robots)
+                    return self._fetch_once(url, target, honor_x_robots, breaker)
             except Failure as failure:
                 if failure.retryable and attempt + 1 < attempts:
                     if failure.http_status not in THROTTLE_STATUSES:  # throttles wait in the host's slot
@@ -92,7 +92,7 @@ class Fetcher:
         raise AssertionError("unreachable")
 
     # -- internals ----------------------------------------------------------------
-    def _fetch_once(self, url: str, target: str, honor_x_robots: bool) -> FetchResult:
+    def _fetch_once(self, url: str, target: str, honor_x_robots: bool, breaker: HostBreaker | None) -> FetchResult:
         seen = {target}
         current, shown = target, url  # what is sent; what the caller and the page called it
         deadline = current_deadline()
@@ -103,6 +103,9 @@ class Fetcher:
             with self.hosts.slot(host_key(current), deadline if hop else None):
                 if not hop:
                     deadline.restart()
+                    refusal = breaker.refusal(host_key(current)) if breaker is not None else None
+                    if refusal:  # given up on while this row waited for the host
+                        raise Failure("host_backoff", refusal)
                 response = self._request(current)
                 reusable = False
                 try:
