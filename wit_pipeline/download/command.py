@@ -10,6 +10,7 @@ on the same OUT skips finished shards and redoes the rest with the same keys.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 import os
@@ -21,6 +22,7 @@ from wit_pipeline.core import console, files
 from wit_pipeline.core.net import FetchPolicy
 from wit_pipeline.download import plan, retry, summary
 from wit_pipeline.download.images import ImageOptions
+from wit_pipeline.download.worker import WorkerSettings
 from wit_pipeline.harvest.schema import check_harvest_finished
 
 DEFAULT_HOST_FAILURE_LIMIT = 5
@@ -135,16 +137,21 @@ def add_arguments(parser) -> None:
                              f"host_backoff (default {DEFAULT_HOST_FAILURE_LIMIT}; 0: never)")
 
 
-def run(config: DownloadConfig, beam_argv: list[str] | None = None) -> dict:
-    """Download what OUT is missing; returns the totals written to OUT/stats.json."""
-    import apache_beam as beam
+@dataclasses.dataclass(frozen=True)
+class Launch:
+    """What the launcher hands the pipeline."""
 
-    from wit_pipeline.core.options import make_pipeline, pipeline_options, stop_if_dry_run
-    from wit_pipeline.download.pipeline import Download, WorkerSettings
+    inputs: list[plan.InputFile]
+    finished: set[int]
+    settings: WorkerSettings
+    totals_path: str
+    commits_finished: int  # interrupted --retry-failed commits rolled forward first
 
-    options = pipeline_options(beam_argv)
+
+def launch(config: DownloadConfig, options) -> Launch:
+    """Everything before the pipeline, in work that grows with the number of input files
+    (their metadata and heads), never with their rows."""
     out = config.out
-    started = time.monotonic()
     paths = files.expand_inputs(list(config.inputs), "--candidates/--url-list", plan.INPUT_DIRECTORY)
     check_harvest_finished(paths)
     identity = files.file_identity(paths)
@@ -161,34 +168,58 @@ def run(config: DownloadConfig, beam_argv: list[str] | None = None) -> dict:
                               decode_processes=resolve_decode_processes(config.decode_processes, options),
                               host_failure_limit=config.host_failure_limit, run_id=uuid.uuid4().hex,
                               one_process=one_process(options), show_progress=config.show_progress,
-                              progress_total=_pending_rows(inputs, finished, config))
+                              progress_total=_pending_rows(inputs, finished, config.samples_per_shard))
     totals_path = files.join(out, plan.PLAN_DIR, "totals.json")
     files.remove(totals_path)
+    return Launch(inputs, finished, settings, totals_path, commits_finished)
+
+
+def run(config: DownloadConfig, beam_argv: list[str] | None = None) -> dict:
+    """Download what OUT is missing; returns the totals written to OUT/stats.json."""
+    import apache_beam as beam
+
+    from wit_pipeline.core.options import make_pipeline, pipeline_options, stop_if_dry_run
+    from wit_pipeline.download.pipeline import Download
+
+    options = pipeline_options(beam_argv)
+    started = time.monotonic()
+    launched = launch(config, options)
     with make_pipeline(options) as pipeline:
         (pipeline
-         | "InputFiles" >> beam.Create(inputs, reshuffle=False)
-         | "Download" >> Download(settings, finished, totals_path, config.retry_statuses))
+         | "InputFiles" >> beam.Create(launched.inputs, reshuffle=False)
+         | "Download" >> Download(launched.settings, launched.finished, launched.totals_path,
+                                  config.retry_statuses))
     stop_if_dry_run(pipeline.options)
-    totals = files.read_json(totals_path)
+    totals = files.read_json(launched.totals_path)
     elapsed = time.monotonic() - started
     rows_this_run = totals.pop("rows_this_run") + totals.get("retried_rows", 0)
     totals.update(seconds_this_run=round(elapsed, 2),
                   rows_per_second_this_run=round(rows_this_run / elapsed, 2) if elapsed else None)
-    if commits_finished:
-        totals["retry_commits_finished"] = commits_finished
+    if launched.commits_finished:
+        totals["retry_commits_finished"] = launched.commits_finished
     warning = summary.warning(totals)
     if warning:
         totals["warning"] = warning
-    files.write_json(files.join(out, "stats.json"), totals)
+    files.write_json(files.join(config.out, "stats.json"), totals)
     return totals
 
 
-def _pending_rows(inputs: list, finished: set[int], config: DownloadConfig) -> int | None:
-    """Rows the run will download, when the inputs say without counting (all parquet)."""
+def _pending_rows(inputs: list[plan.InputFile], finished: set[int], samples_per_shard: int) -> int | None:
+    """Rows this run will download, when the inputs tell without counting (all parquet):
+    the row counts less the rows of the finished shards (ids are in input order)."""
     if any(file.rows is None for file in inputs):
         return None
-    specs = plan.shard_specs([plan.Segments(file, ((0, file.rows),)) for file in inputs], config.samples_per_shard)
-    return sum(spec.rows for spec in specs if spec.shard_id not in finished)
+    first_shards, shards = [], 0
+    for file in inputs:
+        first_shards.append(shards)
+        shards += -(-file.rows // samples_per_shard)
+    done = 0
+    for shard_id in finished:
+        if shard_id < shards:
+            index = bisect.bisect_right(first_shards, shard_id) - 1
+            piece = shard_id - first_shards[index]
+            done += min(samples_per_shard, inputs[index].rows - piece * samples_per_shard)
+    return sum(file.rows for file in inputs) - done
 
 
 def main(args, beam_argv) -> int:
