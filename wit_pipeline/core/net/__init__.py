@@ -7,8 +7,14 @@
   request, status line + headers and body: every blocking socket call (TLS handshake
   included) waits at most until it, so a peer dripping one byte at a time is cut there.
   A per-read timeout alone restarts with every byte.
-- Retries with exponential backoff, only for timeouts, 5xx and connection errors; each
-  attempt has its own deadline.
+- Retries with exponential backoff, only for timeouts, 429, 5xx and connection errors;
+  each attempt has its own deadline.
+- Politeness per host (`hosts`): at most `per_host_connections` requests in flight to one
+  host; 429/503 make the whole host wait for its Retry-After (or a backoff), capped by
+  `max_retry_after`; with a HostBreaker (per shard), a host that keeps failing is given
+  up (`host_backoff`).
+- Bounded per-process caches (`caches`): robots.txt per origin (LRU, 24 h) and DNS
+  answers (LRU, TTL).
 - Redirects followed by hand (at most `max_redirects`), each hop re-checked.
 - `max_bytes` enforced from Content-Length and again while streaming.
 - robots.txt per origin (`robots`), RFC 9309 (protego: wildcards, `$`, longest match,
@@ -25,12 +31,13 @@
 - `proxy` or the standard HTTP(S)_PROXY/NO_PROXY variables; the proxy's own address is
   the user's choice.
 """
-from wit_pipeline.core.net.addresses import ForbiddenAddress, check_host, forbidden_ip, resolve_host
+from wit_pipeline.core.net.addresses import ForbiddenAddress, Resolver, forbidden_ip, resolve_host
 from wit_pipeline.core.net.fetcher import Fetcher
+from wit_pipeline.core.net.hosts import HostBreaker, host_key
 from wit_pipeline.core.net.policy import DEFAULT_USER_AGENT, USER_AGENT_TOKEN, FetchPolicy, FetchResult
 from wit_pipeline.core.net.robots import x_robots_blocks
 from wit_pipeline.core.net.urls import InvalidUrl, check_url, sendable_url
 
 __all__ = ["DEFAULT_USER_AGENT", "USER_AGENT_TOKEN", "FetchPolicy", "FetchResult", "Fetcher", "ForbiddenAddress",
-           "InvalidUrl", "check_host", "check_url", "forbidden_ip", "resolve_host", "sendable_url",
-           "x_robots_blocks"]
+           "HostBreaker", "InvalidUrl", "Resolver", "check_url", "forbidden_ip", "host_key", "resolve_host",
+           "sendable_url", "x_robots_blocks"]

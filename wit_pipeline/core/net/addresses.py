@@ -44,12 +44,6 @@ def refuse_forbidden(host: str, addresses: list[tuple[int, tuple]]) -> None:
             raise ForbiddenAddress(f"{host} resolves to non-global address {sockaddr[0]}")
 
 
-def check_host(host: str, port: int) -> None:
-    """ForbiddenAddress when any address of host is not globally routable; socket.gaierror
-    when it does not resolve. Nothing is sent either way."""
-    refuse_forbidden(host, resolve_host(host, port))
-
-
 class Resolver:
     """DNS answers, and failures, cached per (host, port) for `ttl` seconds, at most `size`
     of them: the rows of one host resolve it once, not twice per request. The connection is
@@ -72,5 +66,6 @@ class Resolver:
         return answer
 
     def check(self, host: str, port: int) -> None:
-        """check_host, through the cache."""
+        """ForbiddenAddress when any address of host is not globally routable; socket.gaierror
+        when it does not resolve. Nothing is sent either way."""
         refuse_forbidden(host, self.resolve(host, port))
