@@ -39,7 +39,7 @@ from dedup.weights import (EMBEDDINGS_OFF_REASON, check_device, download_failed_
 from shards.reader import ReadProblem
 from wit_pipeline.core import counters, files
 from wit_pipeline.core.options import is_local_runner, make_pipeline, pipeline_options, stop_if_dry_run
-from wit_pipeline.train.command import resolve_checkpoint
+from wit_pipeline.clip.checkpoints import resolve_checkpoint
 
 
 DEFAULT_SIMILARITY_THRESHOLD = 0.95

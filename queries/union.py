@@ -6,9 +6,10 @@ base list is Wikipedia words, bigrams and titles, "augmented with all WordNet sy
 not already in the query list"; the online expansion only adds what is still new.
 
 Ranking: by source precedence, then by the source's own strength (unigram count,
-bigram PMI, title views, api word count), then alphabetically. `--max-queries` keeps
-the head of that ranking, so the cap drops api, then wordnet, then the weakest
-titles first. The order is total (queries are unique), hence deterministic.
+bigram PMI, title views; WordNet and API entries have none), then alphabetically.
+`--max-queries` keeps the head of that ranking, so the cap drops api, then wordnet,
+then the weakest titles first. The order is total (queries are unique), hence
+deterministic.
 """
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ import dataclasses
 import itertools
 from typing import Iterable
 
-SOURCES = ("unigram", "bigram", "title", "wordnet", "api")
-PRECEDENCE = {name: index for index, name in enumerate(SOURCES)}
+from queries.schema import PRECEDENCE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +56,12 @@ def resolve(query: str, candidates: Iterable[Candidate]) -> tuple[Candidate, tup
 def rank_key(candidate: Candidate) -> tuple:
     """Sort key: smaller ranks first."""
     return (PRECEDENCE[candidate.source], -candidate.strength(), candidate.query)
+
+
+def bigram_rank(bigram: Candidate) -> tuple:
+    """For `--max-bigrams`: highest PMI first, then the more frequent, then alphabetical;
+    smaller ranks first."""
+    return (-bigram.score, -bigram.count, bigram.query)
 
 
 def overlap_names(sources: tuple[str, ...]) -> list[str]:

@@ -49,7 +49,7 @@ def read_in_pieces(path, fmt: str, piece_rows: int, range_bytes: int, size: int)
         index = max(i for i, start in enumerate(starts[:-1]) if start <= first)
         count = min(piece_rows, starts[-1] - first)
         piece = tables.read_text_rows(str(path), fmt, segments[index][0], first - starts[index], count, "url",
-                                      "caption")
+                                      "caption", first)
         assert len(piece) == count
         rows += piece
     return rows
@@ -70,7 +70,8 @@ def test_csv_with_quoted_newlines_reads_back_whole_in_any_pieces(tmp_path, monke
 def test_tsv_and_jsonl_ranges_cut_anywhere_count_each_row_once(tmp_path):
     rows = awkward_rows(300)
     tsv = tmp_path / "list.tsv"
-    tsv.write_text("url\tcaption\n" + "".join(f"{url}\t{caption.replace(chr(10), ' ')}\n" + ("\n" if i % 11 == 0 else "")
+    tsv.write_text("url\tcaption\n" + "".join(f"{url}\t{caption.replace(chr(10), ' ')}\n"
+                                               + ("\n" if i % 11 == 0 else "")
                                                for i, (url, caption) in enumerate(rows)))
     jsonl = tmp_path / "list.jsonl"
     jsonl.write_text("".join(json.dumps({"url": url, "caption": caption, "n": i}) + ("\r\n" if i % 2 else "\n")
@@ -99,14 +100,15 @@ def test_gzipped_lists_are_counted_whole_and_read_from_their_rows(tmp_path, monk
 def test_unreadable_rows_keep_their_reason_and_their_place(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("url,caption\nhttp://a/1.jpg,one\nhttp://a/2.jpg,two,extra\nhttp://a/3.jpg,three\n")
-    got = tables.read_text_rows(str(path), "csv", 0, 0, 3, "url", "caption")
+    got = tables.read_text_rows(str(path), "csv", 0, 0, 3, "url", "caption", 0)
     assert [r.get("url") for r in got] == ["http://a/1.jpg", None, "http://a/3.jpg"]
-    assert got[1][text_records.ROW_ERROR] == "3 fields where the header has 2"
+    assert [r[tables.INPUT_STATUS] for r in got] == [None, "invalid_row", None]
+    assert got[1][tables.INPUT_ERROR] == f"{path} row 1: 3 fields where the header has 2"
     jsonl = tmp_path / "bad.jsonl"
     jsonl.write_text('{"url": "http://a/1.jpg", "w": 1}\n{not json\n[1, 2]\n{"url": 7, "w": "wide"}\n')
-    got = tables.read_text_rows(str(jsonl), "jsonl", 0, 0, 4, "url", None)
-    assert got[1][text_records.ROW_ERROR].startswith("not JSON: ")
-    assert got[2][text_records.ROW_ERROR] == "a JSON list, not an object"
+    got = tables.read_text_rows(str(jsonl), "jsonl", 0, 0, 4, "url", None, 40)
+    assert got[1][tables.INPUT_ERROR].startswith(f"{jsonl} row 41: not JSON: ")
+    assert got[2][tables.INPUT_ERROR] == f"{jsonl} row 42: a JSON list, not an object"
     assert got[3]["url"] == "7"
     assert [r.get("w") for r in got] == ["1", None, None, '"wide"']  # one key, two JSON types: kept as JSON text
     pa.array([r.get("w") for r in got])  # one Arrow type now

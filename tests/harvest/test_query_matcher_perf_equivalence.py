@@ -64,6 +64,19 @@ def test_ascii_only_batches_take_the_byte_path_unchanged():
     assert [" ".join(tokens) for tokens in _cut_at_sentinels(batch_tokens(normalized))] == normalized
 
 
+def test_numbers_abbreviations_and_periods_tokenize_alike():
+    """The rules that look past one character (digit-group commas, decimal points,
+    abbreviations) on the byte path and in `tokenize`, on texts dense in them."""
+    rng = random.Random(13)
+    pieces = ["a", "U", "s", "9", "1", "0", ".", ".", ",", " ", "'", "-", "_", "000", "1,000", "U.S.", "e.g.",
+              "3.14", "x.", "é", "٣", "\u2019"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(6000)]
+    texts += ["1,000 ships", "the U.S. Army", "U.S.A", "pi is 3.14.", "1,0000", "a.b.c.d", "ab.c.d.", "x-u.s.",
+              "É.T. phoned", "٣.٣ and 1.5-inch"]
+    assert _cut_at_sentinels(batch_tokens(texts)) == [tokenize(t) for t in texts]
+    assert tokenize("1,000 U.S. ships, 3.14 m") == ["1000", "u.s.", "ships", "3.14", "m"]
+
+
 def _reference_matches(queries: list[str], text: str) -> list[str]:
     """The documented order, by brute force: single-token queries in text order, then multi-token ones."""
     tokens = tokenize(text)

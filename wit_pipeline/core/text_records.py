@@ -12,7 +12,9 @@ The grammar (the same for counting and reading, so both always agree):
   decompresses (and drops) what lies before its rows.
 - Empty lines are no rows (whitespace-only ones too, in jsonl). Line ends are `\\n` or
   `\\r\\n`; a lone `\\r` in csv/tsv becomes a space (Python's csv reader refuses it).
-- csv/tsv: the first row is the header; values are strings as written.
+- csv/tsv: the first row is the header; values are strings as written. Bytes that are not
+  UTF-8 stay in the strings as surrogate escapes, so the caller can tell which value of
+  which row held them (core/tables records them per row).
 
 A segment is (offset, rows): a row boundary, as a byte offset into the (decompressed)
 file, and how many rows start between it and the next segment of the same file.
@@ -24,12 +26,13 @@ import csv
 import gzip
 import json
 import sys
+import zlib
 from typing import Iterator
 
 from wit_pipeline.core import files
 
 SEGMENT_BYTES = 4 << 20  # a reader skips at most about this much to reach its first row
-ROW_ERROR = "_row_error"  # a row that cannot be read: the key holds why (the rest of the run goes on)
+ROW_PROBLEM = "_row_problem"  # a row that cannot be read: the key holds why (the rest of the run goes on)
 
 csv.field_size_limit(sys.maxsize)  # a long caption is a row, not a reason to stop
 
@@ -37,6 +40,15 @@ csv.field_size_limit(sys.maxsize)  # a long caption is a row, not a reason to st
 def whole_file_counting(fmt: str, path: str) -> bool:
     """Counted from the start by one worker (csv: quoted newlines; .gz: no seeking)."""
     return fmt == "csv" or path.endswith(".gz")
+
+
+@contextlib.contextmanager
+def _reading(path: str, fmt: str):
+    """A file that cannot be read (not gzip, cut short, gone) is one error naming it."""
+    try:
+        yield
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"cannot read {path} as {fmt}: {exc}") from None
 
 
 @contextlib.contextmanager
@@ -63,7 +75,7 @@ def _blank(line: bytes, fmt: str) -> bool:
 def _text_line(line: bytes) -> str:
     """A csv/tsv line as the csv module reads it: `\\n` ended, lone `\\r` as a space."""
     body = line[:-2] if line.endswith(b"\r\n") else line[:-1] if line.endswith(b"\n") else line
-    return body.replace(b"\r", b" ").decode("utf-8", errors="replace").lstrip("\ufeff") + "\n"
+    return body.replace(b"\r", b" ").decode("utf-8", errors="surrogateescape").lstrip("\ufeff") + "\n"
 
 
 class _Lines:
@@ -97,13 +109,14 @@ def _records(lines: _Lines, fmt: str) -> Iterator[list[str] | bytes]:
 
 def header(path: str, fmt: str) -> list[str]:
     """The column names of a csv/tsv file: its first row."""
-    with _open_at(path, 0) as stream:
-        return next(_records(_Lines(stream, 0), fmt), [])
+    with _reading(path, fmt), _open_at(path, 0) as stream:
+        names = next(_records(_Lines(stream, 0), fmt), [])
+    return [name.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for name in names]
 
 
 def count_range(path: str, fmt: str, start: int, end: int) -> list[tuple[int, int]]:
     """Segments of the rows whose line starts in [start, end) of a tsv/jsonl file."""
-    with _open_at(path, max(0, start - 1)) as stream:
+    with _reading(path, fmt), _open_at(path, max(0, start - 1)) as stream:
         offset = 0
         if start > 0:  # the line in progress at `start` belongs to the range before
             offset = start - 1 + len(stream.readline())
@@ -125,7 +138,7 @@ def count_range(path: str, fmt: str, start: int, end: int) -> list[tuple[int, in
 
 def count_whole(path: str, fmt: str) -> list[tuple[int, int]]:
     """Segments of a whole file, read from its start, with a boundary every SEGMENT_BYTES."""
-    with _open_at(path, 0) as stream:
+    with _reading(path, fmt), _open_at(path, 0) as stream:
         lines = _Lines(stream, 0)
         records = _records(lines, fmt)
         if fmt != "jsonl":
@@ -142,10 +155,10 @@ def count_whole(path: str, fmt: str) -> list[tuple[int, int]]:
 
 def read_records(path: str, fmt: str, offset: int, skip: int, count: int | None) -> tuple[list[str], list[dict]]:
     """(column names, rows as dicts): `count` rows (None: all) after skipping `skip` rows
-    from the row boundary at `offset`. A row that cannot be read is {ROW_ERROR: why}."""
+    from the row boundary at `offset`. A row that cannot be read is {ROW_PROBLEM: why}."""
     names = header(path, fmt) if fmt != "jsonl" else []
     rows: list[dict] = []
-    with _open_at(path, offset) as stream:
+    with _reading(path, fmt), _open_at(path, offset) as stream:
         records = _records(_Lines(stream, offset), fmt)
         if offset == 0 and fmt != "jsonl":
             next(records, None)  # the header
@@ -160,17 +173,17 @@ def read_records(path: str, fmt: str, offset: int, skip: int, count: int | None)
 
 def _field_row(fields: list[str], names: list[str]) -> dict:
     if len(fields) != len(names):
-        return {ROW_ERROR: f"{len(fields)} fields where the header has {len(names)}"}
+        return {ROW_PROBLEM: f"{len(fields)} fields where the header has {len(names)}"}
     return dict(zip(names, fields))
 
 
 def _jsonl_row(line: bytes, names: list[str]) -> dict:
     try:
-        row = json.loads(line)
+        row = json.loads(line.decode("utf-8", errors="surrogateescape"))
     except ValueError as exc:
-        return {ROW_ERROR: f"not JSON: {exc}"}
+        return {ROW_PROBLEM: f"not JSON: {exc}"}
     if not isinstance(row, dict):
-        return {ROW_ERROR: f"a JSON {type(row).__name__}, not an object"}
+        return {ROW_PROBLEM: f"a JSON {type(row).__name__}, not an object"}
     for name in row:
         if name not in names:
             names.append(name)

@@ -64,7 +64,8 @@ class DownloadConfig:
         image = ImageOptions(image_size=args.image_size, resize_mode=args.resize_mode,
                              resize_only_if_bigger=args.resize_only_if_bigger, min_image_size=args.min_image_size,
                              max_aspect_ratio=args.max_aspect_ratio, encode_format=args.encode_format,
-                             encode_quality=args.encode_quality, max_pixels=args.max_pixels)
+                             encode_quality=args.encode_quality, max_pixels=args.max_pixels,
+                             decode_pixel_budget=args.decode_pixel_budget)
         return cls(inputs=tuple(args.inputs), out=args.out, input_format=args.input_format, url_col=args.url_col,
                    caption_col=args.caption_col, samples_per_shard=args.samples_per_shard, threads=args.threads,
                    decode_processes=args.decode_processes, image=image, policy=FetchPolicy.from_args(args),
@@ -121,6 +122,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-aspect-ratio", type=float, default=math.inf)
     parser.add_argument("--max-pixels", type=int, default=ImageOptions.max_pixels,
                         help="decompression-bomb limit in pixels (default %(default)s)")
+    parser.add_argument("--decode-pixel-budget", type=int, default=ImageOptions.decode_pixel_budget,
+                        help="pixels decoded at once per worker process, across its threads and decode processes; "
+                             "bounds decoding memory (default %(default)s: one image of --max-pixels' default)")
     parser.add_argument("--threads", type=int, default=64, help="concurrent downloads per worker (default 64)")
     parser.add_argument("--decode-processes", default="auto",
                         help="processes per worker that decode and resize images: auto (one per core when the "

@@ -72,7 +72,7 @@ class _ShardFn(beam.DoFn):
         return files.read_json(files.join(self.settings.out_dir, layout.stats_name(shard_id)))
 
 
-class _DownloadShardFn(_ShardFn):
+class DownloadShardFn(_ShardFn):
     def process(self, spec: plan.ShardSpec):
         if shard_complete(self.settings.out_dir, spec.shard_id):  # finished by an earlier attempt of this bundle
             yield {**self.stats_of(spec.shard_id), "this_run": True}
@@ -81,7 +81,7 @@ class _DownloadShardFn(_ShardFn):
         yield {**self.worker.write_shard(spec.shard_id, rows, self.count), "this_run": True}
 
 
-class _FinishedShardFn(_ShardFn):
+class FinishedShardFn(_ShardFn):
     def __init__(self, settings: WorkerSettings, retry_statuses: tuple[str, ...]):
         super().__init__(settings)
         self.retry_statuses = retry_statuses
@@ -108,7 +108,7 @@ class DownloadShards(beam.PTransform):
                 # Downloads are I/O bound and one element is a whole shard: break fusion so
                 # a cluster spreads shards over all workers instead of the one that planned them.
                 | "SpreadShards" >> beam.Reshuffle()
-                | "DownloadShards" >> beam.ParDo(_DownloadShardFn(self.settings)))
+                | "DownloadShards" >> beam.ParDo(DownloadShardFn(self.settings)))
 
 
 class FinishedShards(beam.PTransform):
@@ -122,7 +122,7 @@ class FinishedShards(beam.PTransform):
     def expand(self, specs):
         return (specs
                 | "SpreadFinished" >> beam.Reshuffle()
-                | "ReadOrRetry" >> beam.ParDo(_FinishedShardFn(self.settings, self.retry_statuses)))
+                | "ReadOrRetry" >> beam.ParDo(FinishedShardFn(self.settings, self.retry_statuses)))
 
 
 class _TotalsFn(beam.CombineFn):

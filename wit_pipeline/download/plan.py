@@ -140,7 +140,7 @@ def read_shard_rows(spec: ShardSpec) -> list[dict]:
         rows = tables.read_parquet_rows(file.path, spec.first_row, spec.rows, file.url_col, file.caption_col)
     else:
         rows = tables.read_text_rows(file.path, file.fmt, spec.offset, spec.skip, spec.rows, file.url_col,
-                                     file.caption_col)
+                                     file.caption_col, spec.first_row)
     if len(rows) != spec.rows:
         raise ValueError(f"{file.path} changed during the run: shard {spec.shard_id} expected {spec.rows} rows "
                          f"from row {spec.first_row}, found {len(rows)}")

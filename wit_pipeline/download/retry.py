@@ -16,11 +16,10 @@ import re
 from typing import Callable
 
 from shards import layout
-from shards.reader import IMAGE_EXTENSIONS, iter_members
+from shards.reader import iter_members
 from shards.schema import SUCCESS
 from shards.writer import remove_unfinished
 from wit_pipeline.core import files
-from wit_pipeline.core.net.hosts import HostBreaker
 from wit_pipeline.download.worker import KeyOrderedWriter, ShardWorker
 
 RETRY_DIR = "_retry"
@@ -28,8 +27,8 @@ DEFAULT_RETRY = ("timeout", "connection_error", "http_429", "http_5xx", "host_ba
 FAILURE_STATUSES = (
     "timeout", "connection_error", "dns_error", "truncated", "content_encoding_error", "too_large",
     "too_many_redirects", "redirect_loop", "robots_disallowed", "x_robots_tag", "private_address", "invalid_url",
-    "invalid_row", "fetch_error", "host_backoff", "not_an_image", "decode_error", "decompression_bomb",
-    "image_too_small", "aspect_ratio_too_large", "processing_error")
+    "invalid_caption", "invalid_row", "fetch_error", "host_backoff", "not_an_image", "decode_error",
+    "decompression_bomb", "image_too_small", "aspect_ratio_too_large", "processing_error")
 _HTTP = re.compile(r"http_(\d\d\d|[45]xx)\Z")
 
 
@@ -66,16 +65,14 @@ def retry_shard(worker: ShardWorker, shard_id: int, statuses: tuple[str, ...],
     with KeyOrderedWriter(files.join(out, RETRY_DIR), shard_id, image_ext=ext) as writer:
         for key, parts in iter_members(files.join(out, layout.tar_name(shard_id))):
             if ext not in parts:
-                found = next((e for e in IMAGE_EXTENSIONS if e in parts), "none")
+                found = next((e for e in layout.IMAGE_EXTENSIONS if e in parts), "none")
                 raise ValueError(f"shard {layout.shard_name(shard_id)} holds .{found} images; retry it with "
                                  f"--encode-format {found}, as it was written")
             writer.add(by_key[key], parts[ext])
         for row in rows:
             if row["status"] != SUCCESS and not matches(row["status"], statuses):
                 writer.add(row, None)
-        for result, image in worker.download(retried, HostBreaker(settings.host_failure_limit)):
-            writer.add(result, image)
-            on_row(result["status"])
+        worker.fill(writer, shard_id, retried, on_row)
     commit(out, shard_id)
     return {**writer.stats(), "retried_rows": len(retried)}
 

@@ -10,7 +10,7 @@ TOP_HOSTS = 10  # hosts named per shard and in the totals
 _HOSTS_KEPT = 1000  # while summing: enough that the top ten come out right in practice
 HIGH_FAILURE_RATE = 0.5  # above it the summary warns and names the dominant reasons and hosts
 _NAMED = 3  # reasons and hosts a warning names
-NOT_THE_HOSTS = ("invalid_url", "invalid_row")
+NOT_THE_HOSTS = ("invalid_url", "invalid_caption", "invalid_row")
 
 
 def failed_hosts(rows: list[dict], host_of) -> dict[str, int]:

@@ -23,9 +23,10 @@ from shards.writer import ShardWriter
 from wit_pipeline.core.console import Progress
 from wit_pipeline.core.net import Fetcher, FetchPolicy
 from wit_pipeline.core.net.hosts import HostBreaker, host_key, interleave_hosts
-from wit_pipeline.core.text_records import ROW_ERROR
+from wit_pipeline.core.tables import INPUT_ERROR, INPUT_STATUS
 from wit_pipeline.download import summary
-from wit_pipeline.download.images import ImageOptions, ImageRejected, process_image
+from wit_pipeline.download.images import (ImageOptions, ImageRejected, PixelBudget, decoded_pixels, process_image,
+                                          shared_pixel_budget)
 from wit_pipeline.harvest.schema import pair_uid
 
 RESULT_FIELDS = ("status", "error_message", "width", "height", "original_width", "original_height", "sha256",
@@ -49,22 +50,24 @@ class WorkerSettings:
     progress_total: int | None = None
 
 
-def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions, breaker: HostBreaker | None = None,
+def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions, pixel_budget: PixelBudget,
+                 breaker: HostBreaker | None = None,
                  decoders: concurrent.futures.Executor | None = None) -> tuple[dict, bytes | None]:
     """Fetch and process one input row; every outcome becomes a status, never an exception.
 
-    `breaker`: the shard's; it is told how the row's host did. `decoders`, when given, is a
-    process pool that runs the image work.
+    Decoding holds `pixel_budget` for the pixels it will decode. `breaker`: the shard's; it
+    is told how the row's host did. `decoders`, when given, is a process pool that runs the
+    image work.
     """
     result = dict(row)
-    problem = result.pop(ROW_ERROR, None)
+    input_status, input_error = result.pop(INPUT_STATUS, None), result.pop(INPUT_ERROR, None)
     url, caption = result.get("url"), result.get("caption")
     result.setdefault("uid", None)
     if not result["uid"]:
         result["uid"] = pair_uid(url or "", caption)
     result.update(dict.fromkeys(RESULT_FIELDS))
-    if problem:
-        result.update(status="invalid_row", error_message=problem[:500])
+    if input_status:  # found unusable while reading the input (core/tables)
+        result.update(status=input_status, error_message=input_error)
         return result, None
     if not url or not isinstance(url, str):
         result.update(status="invalid_url", error_message="empty url")
@@ -78,8 +81,9 @@ def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions, breaker: HostB
         return result, None
     result["sha256"] = hashlib.sha256(fetched.content).hexdigest()
     try:
-        image = (decoders.submit(process_image, fetched.content, opts).result() if decoders
-                 else process_image(fetched.content, opts))
+        with pixel_budget.hold(decoded_pixels(fetched.content, opts)):
+            image = (decoders.submit(process_image, fetched.content, opts).result() if decoders
+                     else process_image(fetched.content, opts))
     except ImageRejected as rejected:
         result.update(status=rejected.status, error_message=str(rejected)[:500])
         html = "html" in (fetched.headers.get("content-type") or "").lower()
@@ -130,31 +134,48 @@ class ShardWorker:
         self.decoders = (concurrent.futures.ProcessPoolExecutor(
             settings.decode_processes, mp_context=multiprocessing.get_context("spawn"))
             if settings.decode_processes else None)
+        self.pixel_budget = shared_pixel_budget(settings.image.decode_pixel_budget)
+        self.stopping = threading.Event()
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        # Beam's multi-threaded runner tears a DoFn down from another thread while a shard may
+        # still be written (after a bundle failed elsewhere). Rows already running finish with
+        # the fetcher and decoders they started with, instead of recording the shutdown as their
+        # status in a shard that would then look complete; waiting costs nothing extra, as
+        # the interpreter joins these threads at exit anyway.
+        self.stopping.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
         if self.decoders is not None:
-            self.decoders.shutdown(wait=False, cancel_futures=True)
+            self.decoders.shutdown(wait=True, cancel_futures=True)
 
     def download(self, rows: list[dict], breaker: HostBreaker) -> Iterable[tuple[dict, bytes | None]]:
         """(result row, image) for each row, in an order interleaved across hosts."""
         settings = self.settings
         order = interleave_hosts([host_key(row.get("url")) for row in rows],
                                  settings.policy.per_host_connections, settings.threads)
-        work = lambda index: download_row(self.fetcher, rows[index], settings.image, breaker,  # noqa: E731
-                                          self.decoders)
+        work = lambda index: download_row(self.fetcher, rows[index], settings.image,  # noqa: E731
+                                          self.pixel_budget, breaker, self.decoders)
         return ordered_map(self.pool, work, order, window=settings.threads * 4)
+
+    def fill(self, writer: ShardWriter, shard_id: int, rows: list[dict], on_row: Callable[[str], None]) -> None:
+        """Download `rows` into `writer`; a shutdown under way leaves the shard unfinished."""
+        try:
+            for result, image in self.download(rows, HostBreaker(self.settings.host_failure_limit)):
+                writer.add(result, image)
+                on_row(result["status"])
+        except (concurrent.futures.CancelledError, RuntimeError):  # pool shut down under us: no new rows
+            if not self.stopping.is_set():
+                raise
+            raise RuntimeError(f"shard {shard_id} left unfinished: the worker was shut down "
+                               "after a failure elsewhere") from None
 
     def write_shard(self, shard_id: int, rows: list[dict], on_row: Callable[[str], None]) -> dict:
         """Download `rows` into shard `shard_id`; `on_row(status)` after each row. Returns its stats."""
         settings = self.settings
         for index, row in enumerate(rows):
             row["key"] = layout.sample_key(shard_id, index, settings.samples_per_shard)
-        breaker = HostBreaker(settings.host_failure_limit)
         with KeyOrderedWriter(settings.out_dir, shard_id, image_ext=settings.image.encode_format) as writer:
-            for result, image in self.download(rows, breaker):
-                writer.add(result, image)
-                on_row(result["status"])
+            self.fill(writer, shard_id, rows, on_row)
         return writer.stats()
 
 

@@ -10,7 +10,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-from queries.normalize import normalize
+from queries.schema import normalize
 
 # Alt-texts that describe the page furniture, not the picture. Compared after `normalize`.
 DEFAULT_BOILERPLATE = frozenset({

@@ -12,11 +12,12 @@ per-match tuples and per-text interpreter overhead. Here (bench/match_throughput
 measures the difference):
 
 - Batches. A batch of texts is tokenized in a few C-level calls on one joined buffer,
-  texts separated by a sentinel token: `bytes.lower/translate/split`, plus a regex
-  that only visits apostrophes and hyphens. On ASCII text (most alt-texts) that yields
-  exactly the tokens of the Unicode regex; a non-ASCII text is first replaced by its
-  `normalize`d form (NFKC + casefold + the regex), which the byte rules leave as it is.
-  tests/harvest/test_query_matcher_perf_equivalence.py checks both on random Unicode texts.
+  texts separated by a sentinel token: `bytes.lower/translate/split`, plus regexes
+  that only visit commas, periods, apostrophes and hyphens. On ASCII text (most
+  alt-texts) that yields exactly the tokens of the Unicode regex; a non-ASCII text is
+  first replaced by its `normalize`d form (NFKC + casefold + the regex), which the byte
+  rules leave as it is. tests/harvest/test_query_matcher_perf_equivalence.py checks both
+  on random Unicode texts.
 - One hash lookup per token (`map(dict.get)`) answers both "which single-token query
   is this token" and "which automaton symbol does it get". Single-token queries (most
   of a Wikipedia-derived list, and most matches) never walk an automaton.
@@ -42,7 +43,7 @@ from typing import Iterable, Sequence
 
 import ahocorasick
 
-from queries.normalize import normalize, tokenize
+from queries.schema import normalize, tokenize
 
 # Inserted after case folding, so it never collides with a text token or a query token.
 _SENTINEL = "Q"
@@ -66,6 +67,21 @@ _TOKEN_BYTES = bytes(c if (48 <= c <= 57 or 97 <= c <= 122 or c in b"'-Q" or c >
 # of them separates. Written to start with the joiner class so that `re` jumps from one
 # joiner to the next instead of trying lookbehinds at every byte (12x faster).
 _STRAY_JOINERS = re.compile(rb"['\-](?:['\-]+|(?<![a-z0-9\x80-\xff]['\-])|(?![a-z0-9\x80-\xff]))")
+# `normalize`'s other rules, on ASCII: a comma grouping digits goes; a period stays
+# between two digits and in an abbreviation ("u.s."), written here from its first period
+# (cheap lookahead first) so that `re` again jumps from period to period. Kept periods
+# become a placeholder that the translation leaves inside the token (a byte >= 0x80),
+# and a space ends an abbreviation ("u.s.a" is "u.s." and "a").
+_DIGIT_GROUP_COMMA = re.compile(rb",(?<=[0-9],)(?=[0-9]{3}(?![0-9]))")
+_KEPT_PERIODS = re.compile(rb"\.(?:(?<=[0-9]\.)(?=[0-9])"
+                           rb"|(?=[a-z]\.)(?<=(?<![a-z0-9\x80-\xff.'\-])[a-z]\.)[a-z](?:\.[a-z])*\.)")
+_PERIOD_PLACEHOLDER = "\ue000"  # private use: `normalize` never leaves one in a text
+_PERIOD_PLACEHOLDER_BYTES = _PERIOD_PLACEHOLDER.encode()
+
+
+def _keep_periods(match: re.Match) -> bytes:
+    kept = match.group()
+    return _PERIOD_PLACEHOLDER_BYTES if len(kept) == 1 else kept.replace(b".", _PERIOD_PLACEHOLDER_BYTES) + b" "
 
 
 def batch_tokens(texts: Sequence[str]) -> list[bytes]:
@@ -74,14 +90,27 @@ def batch_tokens(texts: Sequence[str]) -> list[bytes]:
     if joined.count("\n") != len(texts) - 1:  # a line break inside a text is just whitespace
         texts = [text.replace("\n", " ") for text in texts]
         joined = "\n".join(texts)
+    placeholders = False
     if not joined.isascii():
         texts = list(texts)
         for i in itertools.compress(itertools.count(), map(operator.not_, map(str.isascii, texts))):
-            texts[i] = normalize(texts[i])
+            normalized = normalize(texts[i])
+            if "." in normalized:  # its periods are kept ones: the ASCII rules must not judge them
+                normalized = normalized.replace(".", _PERIOD_PLACEHOLDER)
+                placeholders = True
+            texts[i] = normalized
         joined = "\n".join(texts)
-    data = (joined + "\n").encode().lower().replace(b"\n", b" Q ").translate(_TOKEN_BYTES)
+    data = (joined + "\n").encode().lower()
+    if b"," in data:
+        data = _DIGIT_GROUP_COMMA.sub(b"", data)
+    if _KEPT_PERIODS.search(data):
+        data = _KEPT_PERIODS.sub(_keep_periods, data)
+        placeholders = True
+    data = data.replace(b"\n", b" Q ").translate(_TOKEN_BYTES)
     if b"'" in data or b"-" in data:
         data = _STRAY_JOINERS.sub(b" ", data)
+    if placeholders:
+        data = data.replace(_PERIOD_PLACEHOLDER_BYTES, b".")
     return data.split()
 
 

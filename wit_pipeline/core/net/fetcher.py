@@ -15,7 +15,8 @@ from urllib3.util import parse_url
 
 from wit_pipeline.core.net.addresses import ForbiddenAddress, Resolver
 from wit_pipeline.core.net.caches import BoundedCache
-from wit_pipeline.core.net.connections import Deadline, call_timeout, current_deadline, pool_classes, tls_context, within
+from wit_pipeline.core.net.connections import (Deadline, call_timeout, current_deadline, pool_classes, tls_context,
+                                                within)
 from wit_pipeline.core.net.hosts import (THROTTLE_STATUSES, HostBreaker, HostLimits, host_key,
                                          retry_after_seconds)
 from wit_pipeline.core.net.policy import USER_AGENT_TOKEN, FetchPolicy, FetchResult, Failure, timeout_failure
