@@ -101,3 +101,14 @@ def test_an_empty_list_plans_no_shard(tmp_path):
     (tmp_path / "empty.csv").write_text("url,caption\n")
     totals = download([str(tmp_path / "empty.csv")], tmp_path / "out", REFUSED)
     assert (totals["shards_planned"], totals["count"], totals["shards"]) == (0, 0, 0)
+
+
+def test_progress_total_counts_the_finished_shards_rows_as_done():
+    from wit_pipeline.download.command import _row_progress
+
+    parquet = [plan.InputFile(0, "a.parquet", "parquet", 0, "url", None, 23),
+               plan.InputFile(1, "b.parquet", "parquet", 0, "url", None, 17)]
+    # shards 0-2 hold a's rows (10, 10, 3), shards 3-4 b's (10, 7)
+    assert _row_progress(parquet, {0, 2, 4, 9}, 10) == (40, 20)
+    text = plan.InputFile(2, "c.csv", "csv", 0, "url", None)
+    assert _row_progress([*parquet, text], set(), 10) is None  # rows known only once counted

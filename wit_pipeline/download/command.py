@@ -172,7 +172,9 @@ def launch(config: DownloadConfig, options) -> Launch:
                               decode_processes=resolve_decode_processes(config.decode_processes, options),
                               host_failure_limit=config.host_failure_limit, run_id=uuid.uuid4().hex,
                               one_process=one_process(options), show_progress=config.show_progress,
-                              progress_total=_pending_rows(inputs, finished, config.samples_per_shard))
+                              # retried rows would count twice against a total
+                              progress=None if config.retry_statuses else _row_progress(
+                                  inputs, finished, config.samples_per_shard))
     totals_path = files.join(out, plan.PLAN_DIR, "totals.json")
     files.remove(totals_path)
     return Launch(inputs, finished, settings, totals_path, commits_finished)
@@ -208,9 +210,10 @@ def run(config: DownloadConfig, beam_argv: list[str] | None = None) -> dict:
     return totals
 
 
-def _pending_rows(inputs: list[plan.InputFile], finished: set[int], samples_per_shard: int) -> int | None:
-    """Rows this run will download, when the inputs tell without counting (all parquet):
-    the row counts less the rows of the finished shards (ids are in input order)."""
+def _row_progress(inputs: list[plan.InputFile], finished: set[int],
+                  samples_per_shard: int) -> tuple[int, int] | None:
+    """(input rows, rows in finished shards) when the inputs tell without counting (all
+    parquet): shard ids follow input order, so the finished ids say which rows they hold."""
     if any(file.rows is None for file in inputs):
         return None
     first_shards, shards = [], 0
@@ -223,7 +226,7 @@ def _pending_rows(inputs: list[plan.InputFile], finished: set[int], samples_per_
             index = bisect.bisect_right(first_shards, shard_id) - 1
             piece = shard_id - first_shards[index]
             done += min(samples_per_shard, inputs[index].rows - piece * samples_per_shard)
-    return sum(file.rows for file in inputs) - done
+    return sum(file.rows for file in inputs), done
 
 
 def main(args, beam_argv) -> int:

@@ -65,8 +65,7 @@ class _ShardFn(beam.DoFn):
     def count(self, status: str) -> None:
         self.rows_counter.inc()
         (self.success_counter if status == SUCCESS else self.failed_counter).inc()
-        if self.share.progress is not None:
-            self.share.progress.update(status)
+        self.share.progress.update(status)
 
     def stats_of(self, shard_id: int) -> dict:
         return files.read_json(files.join(self.settings.out_dir, layout.stats_name(shard_id)))

@@ -47,7 +47,7 @@ class WorkerSettings:
     run_id: str  # what the worker processes of one run share (ProcessShare), never another run's
     one_process: bool  # the whole run is this process (the default DirectRunner)
     show_progress: bool = True
-    progress_total: int | None = None
+    progress: tuple[int, int] | None = None  # (input rows, rows done before this run), when known
 
 
 def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions, pixel_budget: PixelBudget,
@@ -195,9 +195,12 @@ class ProcessShare:
 
     def __init__(self, settings: WorkerSettings):
         self.fetcher = Fetcher(settings.policy)
-        label = "download" if settings.one_process else f"download worker {os.getpid()}"
-        self.progress = (Progress(label, settings.progress_total if settings.one_process else None)
-                         if settings.show_progress else None)
+        show = None if settings.show_progress else False  # None: when stderr is a terminal
+        if settings.one_process:
+            total, done = settings.progress or (None, 0)
+            self.progress = Progress("download", total, initial=done, show=show)
+        else:
+            self.progress = Progress(f"download worker {os.getpid()}", show=show)
         self.users = 0
 
     @classmethod
