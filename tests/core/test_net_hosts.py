@@ -9,35 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import wit_pipeline.core.net as net
+from tests.core.hostile_server import ConcurrencyMeter
 from wit_pipeline.core.net import Fetcher, FetchPolicy
 from wit_pipeline.core.net.caches import BoundedCache
 from wit_pipeline.core.net.hosts import HostBreaker, host_key, interleave_hosts, retry_after_seconds
 from wit_pipeline.run.loopback import send, serve
 
 LOCAL = dict(allow_private_networks=True, timeout=2.0, retries=0, respect_robots=False)
-
-
-class ConcurrencyMeter:
-    """A route that holds each request `hold` seconds and records when each started and the
-    most in flight at once (robots.txt: 404, not counted)."""
-
-    def __init__(self, hold: float = 0.15, body: bytes = b"image"):
-        self.hold, self.body, self.now, self.most = hold, body, 0, 0
-        self.starts: list[float] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, handler):
-        if handler.path == "/robots.txt":
-            send(handler, b"", 404, "text/plain")
-            return
-        with self.lock:
-            self.starts.append(time.monotonic())
-            self.now += 1
-            self.most = max(self.most, self.now)
-        time.sleep(self.hold)
-        with self.lock:
-            self.now -= 1
-        send(handler, self.body)
 
 
 def test_per_host_connections_cap_what_one_host_sees_at_once():

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from shards.reader import iter_members
-from tests.core.test_net_hosts import ConcurrencyMeter
+from tests.core.hostile_server import ConcurrencyMeter
 from tests.download.fixtures import LOCAL, download
 from wit_pipeline import cli
 from wit_pipeline.core.net import FetchPolicy
