@@ -54,14 +54,14 @@ def write_inputs(directory) -> list[str]:
     return [str(directory / name) for name in sorted(SIZES)]
 
 
-def stored_plan_keys(samples_per_shard: int) -> dict[str, str]:
+def stored_plan_keys(samples_per_shard: int, sizes: dict[str, int] = SIZES) -> dict[str, str]:
     """The keys of the earlier plan: each file in sorted order cut into pieces, ids in order."""
     keys, shard = {}, 0
-    for name in sorted(SIZES):
-        for row in range(SIZES[name]):
+    for name in sorted(sizes):
+        for row in range(sizes[name]):
             piece, index = divmod(row, samples_per_shard)
             keys[url(name, row)] = layout.sample_key(shard + piece, index, samples_per_shard)
-        shard += -(-SIZES[name] // samples_per_shard)
+        shard += -(-sizes[name] // samples_per_shard)
     return keys
 
 
@@ -112,3 +112,18 @@ def test_progress_total_counts_the_finished_shards_rows_as_done():
     assert _row_progress(parquet, {0, 2, 4, 9}, 10) == (40, 20)
     text = plan.InputFile(2, "c.csv", "csv", 0, "url", None)
     assert _row_progress([*parquet, text], set(), 10) is None  # rows known only once counted
+
+
+def test_parquet_only_inputs_are_cut_file_by_file_with_the_same_keys(tmp_path):
+    sizes = {"a.parquet": 23, "b.parquet": 0, "c.parquet": 17}
+    for name, rows in sizes.items():
+        pq.write_table(pa.table({"url": pa.array([url(name, i) for i in range(rows)], pa.string()),
+                                 "caption": pa.array([caption(i) for i in range(rows)], pa.string())}),
+                       tmp_path / name, row_group_size=4)
+    totals = download([str(tmp_path / name) for name in sorted(sizes)], tmp_path / "out", REFUSED,
+                      samples_per_shard=10)
+    rows = [row for p in sorted((tmp_path / "out").glob("0*.parquet")) for row in pq.read_table(p).to_pylist()]
+    assert {row["url"]: row["key"] for row in rows} == stored_plan_keys(10, sizes)
+    assert (totals["shards_planned"], totals["input_rows"]) == (5, 40)
+    assert plan.first_shards(plan.describe_inputs(
+        [{"path": str(tmp_path / n), "size": 1} for n in sorted(sizes)], "auto", "url", "auto"), 10) == [0, 3, 3]

@@ -150,6 +150,7 @@ class Launch:
     settings: WorkerSettings
     totals_path: str
     commits_finished: int  # interrupted --retry-failed commits rolled forward first
+    first_shards: list[int] | None  # each file's first shard id, when all row counts are known (parquet)
 
 
 def launch(config: DownloadConfig, options) -> Launch:
@@ -177,7 +178,9 @@ def launch(config: DownloadConfig, options) -> Launch:
                                   inputs, finished, config.samples_per_shard))
     totals_path = files.join(out, plan.PLAN_DIR, "totals.json")
     files.remove(totals_path)
-    return Launch(inputs, finished, settings, totals_path, commits_finished)
+    known = all(file.rows is not None for file in inputs)
+    first_shards = plan.first_shards(inputs, config.samples_per_shard) if known else None
+    return Launch(inputs, finished, settings, totals_path, commits_finished, first_shards)
 
 
 def run(config: DownloadConfig, beam_argv: list[str] | None = None) -> dict:
@@ -194,7 +197,7 @@ def run(config: DownloadConfig, beam_argv: list[str] | None = None) -> dict:
         (pipeline
          | "InputFiles" >> beam.Create(launched.inputs, reshuffle=False)
          | "Download" >> Download(launched.settings, launched.finished, launched.totals_path,
-                                  config.retry_statuses))
+                                  config.retry_statuses, launched.first_shards))
     stop_if_dry_run(pipeline.options)
     totals = files.read_json(launched.totals_path)
     elapsed = time.monotonic() - started
@@ -216,10 +219,8 @@ def _row_progress(inputs: list[plan.InputFile], finished: set[int],
     parquet): shard ids follow input order, so the finished ids say which rows they hold."""
     if any(file.rows is None for file in inputs):
         return None
-    first_shards, shards = [], 0
-    for file in inputs:
-        first_shards.append(shards)
-        shards += -(-file.rows // samples_per_shard)
+    first_shards = plan.first_shards(inputs, samples_per_shard)
+    shards = first_shards[-1] + -(-inputs[-1].rows // samples_per_shard) if inputs else 0
     done = 0
     for shard_id in finished:
         if shard_id < shards:

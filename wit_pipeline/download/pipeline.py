@@ -22,13 +22,20 @@ from wit_pipeline.download.worker import ProcessShare, ShardWorker, WorkerSettin
 
 class PlanShards(beam.PTransform):
     """InputFile PCollection -> every ShardSpec of the run. Text files are counted in
-    parallel (byte ranges, or whole csv/.gz files); one step then cuts all files into shards."""
+    parallel (byte ranges, or whole csv/.gz files); one step then cuts all files into
+    shards. When every row count is known already (all parquet: `first_shards` holds each
+    file's first shard id, from the launcher), each file is cut on its own, a stage less."""
 
-    def __init__(self, samples_per_shard: int):
+    def __init__(self, samples_per_shard: int, first_shards: list[int] | None = None):
         super().__init__()
-        self.samples_per_shard = samples_per_shard
+        self.samples_per_shard, self.first_shards = samples_per_shard, first_shards
 
     def expand(self, inputs):
+        if self.first_shards is not None:
+            firsts = self.first_shards
+            return (inputs
+                    | "WithFirstShard" >> beam.Map(lambda file: (file, firsts[file.index]))
+                    | "CutFiles" >> beam.FlatMap(plan.file_specs, self.samples_per_shard))
         return (inputs
                 | "CountJobs" >> beam.FlatMap(plan.count_jobs)
                 | "SpreadCounting" >> beam.Reshuffle()
@@ -160,14 +167,17 @@ class Download(beam.PTransform):
     (finished ones retried when asked), and the run's totals written to `totals_path`."""
 
     def __init__(self, settings: WorkerSettings, finished: set[int], totals_path: str,
-                 retry_statuses: tuple[str, ...] = ()):
+                 retry_statuses: tuple[str, ...] = (), first_shards: list[int] | None = None):
         super().__init__()
         self.settings, self.finished = settings, frozenset(finished)
-        self.totals_path, self.retry_statuses = totals_path, retry_statuses
+        self.totals_path, self.retry_statuses, self.first_shards = totals_path, retry_statuses, first_shards
 
     def expand(self, inputs):
         finished = self.finished
-        specs = inputs | "Plan" >> PlanShards(self.settings.samples_per_shard)
+        specs = inputs | "Plan" >> PlanShards(self.settings.samples_per_shard, self.first_shards)
+        if not finished:  # a first run: no branch for finished shards (a stage less)
+            written = specs | "Download" >> DownloadShards(self.settings)
+            return ((written,), specs) | "Summarize" >> SummarizeRun(self.totals_path, bool(self.retry_statuses))
         pending, done = specs | "PendingOrFinished" >> beam.Partition(
             lambda spec, _n: 1 if spec.shard_id in finished else 0, 2)
         written = pending | "Download" >> DownloadShards(self.settings)

@@ -117,19 +117,38 @@ def shard_specs(counted: list[Segments], samples_per_shard: int) -> list[ShardSp
     specs: list[ShardSpec] = []
     for index in sorted(by_file):
         file, segments = by_file[index]
-        segments.sort()
-        offsets = [offset for offset, _rows in segments]
-        first_rows = [0]
-        for _offset, rows in segments:
-            first_rows.append(first_rows[-1] + rows)
-        total = first_rows[-1]
-        for first in range(0, total, samples_per_shard):
-            rows = min(samples_per_shard, total - first)
-            if file.fmt == "parquet":
-                specs.append(ShardSpec(len(specs), file, first, rows))
-                continue
-            segment = bisect.bisect_right(first_rows, first) - 1
-            specs.append(ShardSpec(len(specs), file, first, rows, offsets[segment], first - first_rows[segment]))
+        specs += _cut(file, sorted(segments), len(specs), samples_per_shard)
+    return specs
+
+
+def first_shards(inputs: list[InputFile], samples_per_shard: int) -> list[int]:
+    """The id of each file's first shard, when every file's row count is known (parquet)."""
+    firsts, shards = [], 0
+    for file in inputs:
+        firsts.append(shards)
+        shards += -(-file.rows // samples_per_shard)
+    return firsts
+
+
+def file_specs(file_and_first_shard: tuple[InputFile, int], samples_per_shard: int) -> list[ShardSpec]:
+    """The shards of one file whose rows are known (parquet), numbered from its first shard's id."""
+    file, first_shard = file_and_first_shard
+    return _cut(file, [(0, file.rows)], first_shard, samples_per_shard)
+
+
+def _cut(file: InputFile, segments: list[tuple[int, int]], first_shard: int, samples_per_shard: int) -> list[ShardSpec]:
+    offsets = [offset for offset, _rows in segments]
+    first_rows = [0]
+    for _offset, rows in segments:
+        first_rows.append(first_rows[-1] + rows)
+    total, specs = first_rows[-1], []
+    for first in range(0, total, samples_per_shard):
+        shard_id, rows = first_shard + len(specs), min(samples_per_shard, total - first)
+        if file.fmt == "parquet":
+            specs.append(ShardSpec(shard_id, file, first, rows))
+            continue
+        segment = bisect.bisect_right(first_rows, first) - 1
+        specs.append(ShardSpec(shard_id, file, first, rows, offsets[segment], first - first_rows[segment]))
     return specs
 
 
