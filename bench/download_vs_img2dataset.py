@@ -111,12 +111,16 @@ def main() -> None:
     parser.add_argument("--samples-per-shard", type=int, default=1000)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument("--per-host-connections", type=int, default=None,
+                        help="wit's per-host cap (default: --threads, as img2dataset has none and the loopback "
+                             "server is one host)")
     parser.add_argument("--repeat", type=int, default=2, help="alternating rounds; medians are compared")
     parser.add_argument("--work", default=str(ROOT / "bench" / "out" / "download"))
     parser.add_argument("--anchor-python", default=str(ROOT / ".venv-anchor" / "bin" / "python"))
     args = parser.parse_args()
 
     work = Path(args.work)
+    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}", flush=True)
     sizes = make_images(work / "images", args.images)
     print(f"{len(sizes)} JPEGs, {min(sizes) / 1e3:.0f}-{max(sizes) / 1e3:.0f} kB, mean {np.mean(sizes) / 1e3:.0f} kB")
     port_queue = multiprocessing.Queue()
@@ -135,7 +139,8 @@ def main() -> None:
     wit = [sys.executable, "-m", "wit_pipeline.cli", "download", "--url-list", str(urls),
            "--image-size", str(args.image_size), "--resize-mode", args.resize_mode,
            "--encode-quality", str(args.encode_quality), "--samples-per-shard", str(args.samples_per_shard),
-           "--threads", str(args.threads), "--allow-private-networks", "--ignore-robots"]
+           "--threads", str(args.threads), "--allow-private-networks", "--ignore-robots",
+           "--per-host-connections", str(args.per_host_connections or args.threads)]
     variants = {
         "img2dataset": (anchor, count_successes_img2dataset),
         # wit's default: one process, downloads and Pillow work (which releases the GIL) in threads
@@ -163,7 +168,8 @@ def main() -> None:
             print(f"ratio {name}/img2dataset: {results[name] / results['img2dataset']:.2f}x")
         print(f"(image_size={args.image_size}, resize_mode={args.resize_mode}, quality={args.encode_quality}, "
               f"samples_per_shard={args.samples_per_shard}, img2dataset processes={args.processes}, "
-              f"threads={args.threads}, cores={os.cpu_count()})")
+              f"threads={args.threads}, wit per-host connections={args.per_host_connections or args.threads}, "
+              f"cores={os.cpu_count()}, load average {os.getloadavg()[0]:.2f})")
     finally:
         server.terminate()
 

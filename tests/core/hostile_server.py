@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import socket
 import threading
+import time
 
 from wit_pipeline.run.loopback import LoopbackServer, send
 
@@ -100,7 +101,7 @@ def redirect(location: str):
 
 
 class FakeResolver:
-    """A stand-in for `wit_pipeline.core.net.resolve_host`. `names` maps a host to its address,
+    """A stand-in for `wit_pipeline.core.net.addresses.resolve_host`. `names` maps a host to its address,
     or to a list of addresses, one per successive lookup (the last one repeats: a DNS
     rebinding). IP literals resolve as themselves; any other name does not resolve. No
     DNS server is ever asked. `calls` lists the hosts looked up."""
@@ -159,3 +160,26 @@ def self_signed_certificate(directory) -> tuple[str, str]:
         f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                   serialization.NoEncryption()))
     return cert_path, key_path
+
+
+class ConcurrencyMeter:
+    """A route that holds each request `hold` seconds and records when each started and the
+    most in flight at once (robots.txt: 404, not counted)."""
+
+    def __init__(self, hold: float = 0.15, body: bytes = b"image"):
+        self.hold, self.body, self.now, self.most = hold, body, 0, 0
+        self.starts: list[float] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, handler):
+        if handler.path == "/robots.txt":
+            send(handler, b"", 404, "text/plain")
+            return
+        with self.lock:
+            self.starts.append(time.monotonic())
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(self.hold)
+        with self.lock:
+            self.now -= 1
+        send(handler, self.body)

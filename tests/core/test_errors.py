@@ -89,13 +89,13 @@ def test_beam_error_records_are_held_back_and_logged_after_a_success(caplog):
 HOOK = """
 import os
 if os.environ.get("WIT_TEST_BREAK"):
-    from wit_pipeline.download import command
+    from wit_pipeline.download import pipeline
 
     def broken(self, spec):
         raise OSError(28, "No space left on device")
         yield
 
-    command.DownloadShardFn.process = broken
+    pipeline.DownloadShardFn.process = broken
 """
 
 
@@ -123,7 +123,7 @@ def test_an_unexpected_error_in_a_worker_is_one_line_with_the_traceback_kept(tmp
     text = log.read_text()
     assert text.startswith("wit download --url-list ")
     assert 'sitecustomize.py", line' in text and "in broken" in text  # the worker's own frames
-    assert "OSError: [Errno 28] No space left on device [while running 'Download/DownloadShards']" in text
+    assert "OSError: [Errno 28] No space left on device [while running 'Download/Fetch/DownloadShards']" in text
     assert "Beam's log of it:" in text
     assert not (tmp_path / "out" / ".wit.lock").exists()
 
@@ -143,13 +143,13 @@ def test_a_malformed_dump_read_by_a_worker_process_is_exit_2(tmp_path):
 
 def test_wit_debug_shows_the_traceback_instead(tmp_path, monkeypatch, capsys):
     from wit_pipeline import cli
-    from wit_pipeline.download import command
+    from wit_pipeline.download import pipeline
 
     def broken(self, spec):
         raise OSError(28, "No space left on device")
         yield
 
-    monkeypatch.setattr(command.DownloadShardFn, "process", broken)
+    monkeypatch.setattr(pipeline.DownloadShardFn, "process", broken)
     monkeypatch.setenv("WIT_DEBUG", "1")
     (tmp_path / "urls.csv").write_text("url,caption\nhttp://127.0.0.1:9/a.jpg,a red circle\n")
     assert cli.main(["download", "--url-list", str(tmp_path / "urls.csv"), "--out", str(tmp_path / "out")]) == 1

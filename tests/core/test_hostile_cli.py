@@ -19,7 +19,10 @@ from shards.reader import find_shards
 from tests.core.fixtures import out_held_by_another_process
 from wit_pipeline.core import files
 from wit_pipeline.cli import main as wit
-from wit_pipeline.download.plan import INPUT_DIRECTORY, URL_LIST_GLOBS, check_harvest_finished, plan_shards
+from wit_pipeline.core.tables import URL_LIST_GLOBS
+from wit_pipeline.download import plan as download_plan
+from wit_pipeline.download.plan import INPUT_DIRECTORY
+from wit_pipeline.harvest.schema import check_harvest_finished
 from wit_pipeline.harvest.command import ARCHIVE_DIRECTORY
 from wit_pipeline.core.options import check_beam_arguments
 from queries.command import DUMP_DIRECTORY, INDEX_DIRECTORY
@@ -60,17 +63,28 @@ def test_download_refuses_an_input_that_changed_since_its_plan(tmp_path, capsys)
     assert stats(out)["input_rows"] == 400  # nothing of the earlier run was touched
 
 
+def plan_shards(paths: list[str], out, samples_per_shard: int) -> list:
+    """What `wit download` plans for these inputs in OUT: the identity check, then the shards."""
+    identity = files.file_identity(paths)
+    signature = download_plan.plan_signature(identity, samples_per_shard, "url", "auto")
+    if not download_plan.check_plan(str(out), signature):
+        download_plan.record_plan(str(out), signature)
+    inputs = download_plan.describe_inputs(identity, "auto", "url", "auto")
+    counted = [download_plan.count_rows(job) for file in inputs for job in download_plan.count_jobs(file)]
+    return download_plan.shard_specs(counted, samples_per_shard)
+
+
 def test_plan_identity_is_size_and_mtime_per_file(tmp_path):
     urls = write_urls(tmp_path / "urls.csv", 10)
-    plan_shards([urls], str(tmp_path / "out"), 4)
-    assert len(plan_shards([urls], str(tmp_path / "out"), 4)) == 3  # unchanged: the stored plan
+    plan_shards([urls], tmp_path / "out", 4)
+    assert len(plan_shards([urls], tmp_path / "out", 4)) == 3  # unchanged: the stored plan
     before = os.stat(urls)
     write_urls(tmp_path / "urls.csv", 10, caption="a blue square number {}")  # same size, other rows
     os.utime(urls, (before.st_atime, before.st_mtime + 5))
     with pytest.raises(ValueError, match="it has changed since .*use a new --out"):
-        plan_shards([urls], str(tmp_path / "out"), 4)
+        plan_shards([urls], tmp_path / "out", 4)
     with pytest.raises(ValueError, match="with --samples-per-shard 4 \\(now 5\\); use a new --out"):
-        plan_shards([urls], str(tmp_path / "out"), 5)
+        plan_shards([urls], tmp_path / "out", 5)
 
 
 def test_wit_run_reruns_the_stages_below_a_changed_one(tmp_path, capsys):

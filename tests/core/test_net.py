@@ -28,17 +28,13 @@ def test_private_target_refused_without_the_flag_and_nothing_is_sent():
 
 
 def test_redirect_to_private_address_is_refused_after_the_hop(monkeypatch):
-    # The first hop is "public" (the DNS check is stubbed for that host only); its
-    # redirect points at loopback and must be refused by the per-hop check.
+    # The first hop is "public" (its name resolves to a public address here, and its
+    # request is answered in-process); its redirect points at loopback and must be
+    # refused by the per-hop check.
     import wit_pipeline.core.net as net
-    real_check = net.check_host
+    from tests.core.hostile_server import FakeResolver
 
-    def check(host, port):
-        if host == "public.test":
-            return
-        real_check(host, port)
-
-    monkeypatch.setattr(net, "check_host", check)
+    monkeypatch.setattr(net.addresses, "resolve_host", FakeResolver({"public.test": "93.184.215.14"}))
     fetcher = Fetcher(FetchPolicy(respect_robots=False, timeout=1.0, retries=0))
     with serve({"/a.jpg": lambda h: send(h, b"x")}) as server:
         real_request = fetcher._request
@@ -64,7 +60,7 @@ def test_addresses_are_checked_again_at_connect_time(monkeypatch):
     # The check before the hop passes (stubbed, as after a DNS rebinding), but the
     # connection resolves loopback: refused before connecting, nothing sent.
     import wit_pipeline.core.net as net
-    monkeypatch.setattr(net, "check_host", lambda host, port: None)
+    monkeypatch.setattr(net.addresses.Resolver, "check", lambda self, host, port: None)
     with serve({"/a.jpg": lambda h: send(h, b"x")}) as server:
         result = Fetcher(FetchPolicy(respect_robots=False, retries=0)).fetch(server.url("/a.jpg"))
         assert server.hits == {}

@@ -15,11 +15,9 @@ from PIL import Image
 from shards.reader import find_shards, iter_samples
 from shards.verify import verify_shards
 from wit_pipeline.run.loopback import send, serve
-from wit_pipeline.download.command import run_download
+from tests.download.fixtures import LOCAL, download
 from wit_pipeline.download.images import ImageOptions
 from wit_pipeline.core.net import FetchPolicy
-
-LOCAL = FetchPolicy(allow_private_networks=True, timeout=1.0, retries=1, backoff=0.01, max_bytes=200_000)
 
 
 def jpeg(size=(320, 240), color=(200, 60, 30)) -> bytes:
@@ -127,8 +125,8 @@ def test_every_failure_kind_gets_its_status(site, tmp_path):
     urls = [(site.url(path), f"caption {i}") for i, path in enumerate(EXPECTED)]
     urls.append(("", "no url"))
     write_csv(tmp_path / "urls.csv", urls)
-    totals = run_download([str(tmp_path / "urls.csv")], str(tmp_path / "out"), LOCAL, ImageOptions(image_size=64),
-                          samples_per_shard=8, threads=8, show_progress=False)
+    totals = download([str(tmp_path / "urls.csv")], str(tmp_path / "out"), LOCAL, ImageOptions(image_size=64),
+                      samples_per_shard=8, threads=8)
     table = pq.read_table([str(p) for p in sorted((tmp_path / "out").glob("0*.parquet"))][0])
     rows = pa.concat_tables([pq.read_table(p) for p in sorted((tmp_path / "out").glob("0*.parquet"))]).to_pylist()
     by_url = {row["url"]: row for row in rows}
@@ -152,8 +150,7 @@ def test_every_failure_kind_gets_its_status(site, tmp_path):
 
 def test_private_address_refused_without_flag(site, tmp_path):
     write_csv(tmp_path / "urls.csv", [(site.url("/ok.jpg"), "a cat")])
-    run_download([str(tmp_path / "urls.csv")], str(tmp_path / "out"), FetchPolicy(timeout=1.0),
-                 ImageOptions(), show_progress=False)
+    download([str(tmp_path / "urls.csv")], str(tmp_path / "out"), FetchPolicy(timeout=1.0))
     row = pq.read_table(tmp_path / "out" / "00000.parquet").to_pylist()[0]
     assert row["status"] == "private_address"
     assert "127.0.0.1" in row["error_message"]
@@ -180,9 +177,9 @@ def candidates_table(server, n):
 
 def test_candidates_parquet_and_webdataset_library_reads_shards(photo_site, tmp_path):
     pq.write_table(candidates_table(photo_site, 25), tmp_path / "candidates-00000.parquet")
-    totals = run_download([str(tmp_path / "candidates-*.parquet")], str(tmp_path / "out"), LOCAL,
-                          ImageOptions(image_size=64, resize_mode="center_crop"), samples_per_shard=10,
-                          threads=4, show_progress=False)
+    totals = download([str(tmp_path / "candidates-*.parquet")], str(tmp_path / "out"), LOCAL,
+                      ImageOptions(image_size=64, resize_mode="center_crop"), samples_per_shard=10,
+                      threads=4)
     assert totals["successes"] == 25 and totals["shards"] == 3
     dataset = wds.WebDataset(sorted(str(p) for p in (tmp_path / "out").glob("*.tar")), shardshuffle=False)
     samples = list(dataset.decode("pil").to_tuple("__key__", "jpg", "txt", "json"))
@@ -199,8 +196,7 @@ def test_gzipped_url_list(photo_site, tmp_path):
     import gzip
     (tmp_path / "in.csv.gz").write_bytes(gzip.compress(("url,caption\n" + "".join(
         f"{photo_site.url(f'/img/{i}.jpg')},cap {i}\n" for i in range(4))).encode()))
-    totals = run_download([str(tmp_path / "in.csv.gz")], str(tmp_path / "out"), LOCAL, ImageOptions(image_size=32),
-                          show_progress=False)
+    totals = download([str(tmp_path / "in.csv.gz")], str(tmp_path / "out"), LOCAL, ImageOptions(image_size=32))
     assert totals["successes"] == 4
 
 
@@ -212,8 +208,8 @@ def test_other_url_list_formats_and_custom_columns(photo_site, tmp_path, fmt):
     else:
         (tmp_path / "in.jsonl").write_text("".join(
             json.dumps({"link": photo_site.url(f"/img/{i}.jpg"), "alt": f"cap {i}"}) + "\n" for i in range(3)))
-    totals = run_download([str(tmp_path / f"in.{fmt}")], str(tmp_path / "out"), LOCAL, ImageOptions(image_size=32),
-                          url_col="link", caption_col="alt", show_progress=False)
+    totals = download([str(tmp_path / f"in.{fmt}")], str(tmp_path / "out"), LOCAL, ImageOptions(image_size=32),
+                      url_col="link", caption_col="alt")
     assert totals["successes"] == 3
     rows = pq.read_table(tmp_path / "out" / "00000.parquet").to_pylist()
     assert [r["caption"] for r in rows] == ["cap 0", "cap 1", "cap 2"]
@@ -222,13 +218,12 @@ def test_other_url_list_formats_and_custom_columns(photo_site, tmp_path, fmt):
 def test_bad_inputs_get_clear_errors(tmp_path):
     (tmp_path / "in.csv").write_text("address,caption\nhttp://x/a.jpg,a\n")
     with pytest.raises(ValueError, match="no url column 'url'"):
-        run_download([str(tmp_path / "in.csv")], str(tmp_path / "out"), LOCAL, ImageOptions(), show_progress=False)
+        download([str(tmp_path / "in.csv")], str(tmp_path / "out"), LOCAL, ImageOptions())
     with pytest.raises(FileNotFoundError, match="nothing-here"):
-        run_download([str(tmp_path / "nothing-here*.csv")], str(tmp_path / "out"), LOCAL, ImageOptions(),
-                     show_progress=False)
+        download([str(tmp_path / "nothing-here*.csv")], str(tmp_path / "out"), LOCAL, ImageOptions())
     (tmp_path / "in.xyz").write_text("?")
     with pytest.raises(ValueError, match="--input-format"):
-        run_download([str(tmp_path / "in.xyz")], str(tmp_path / "out2"), LOCAL, ImageOptions(), show_progress=False)
+        download([str(tmp_path / "in.xyz")], str(tmp_path / "out2"), LOCAL, ImageOptions())
 
 
 def cli(*args, **kwargs):
@@ -290,19 +285,17 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_keys(tmp_path):
 def test_rerun_with_other_inputs_is_refused(photo_site, tmp_path):
     pq.write_table(candidates_table(photo_site, 3), tmp_path / "a.parquet")
     pq.write_table(candidates_table(photo_site, 4), tmp_path / "b.parquet")
-    run_download([str(tmp_path / "a.parquet")], str(tmp_path / "out"), LOCAL, ImageOptions(image_size=32),
-                 show_progress=False)
+    download([str(tmp_path / "a.parquet")], str(tmp_path / "out"), LOCAL, ImageOptions(image_size=32))
     with pytest.raises(ValueError, match="use a new --out"):
-        run_download([str(tmp_path / "b.parquet")], str(tmp_path / "out"), LOCAL, ImageOptions(image_size=32),
-                     show_progress=False)
+        download([str(tmp_path / "b.parquet")], str(tmp_path / "out"), LOCAL, ImageOptions(image_size=32))
 
 
 def test_decode_process_pool_gives_identical_shards_and_statuses(site, tmp_path):
     paths = ["/ok.jpg", "/html", "/bomb.png", "/r-short", "/missing.jpg"]  # not /random: new bytes each time
     write_csv(tmp_path / "urls.csv", [(site.url(path), f"caption {i}") for i, path in enumerate(paths)])
     for name, processes in (("threads", 0), ("pool", 2)):
-        run_download([str(tmp_path / "urls.csv")], str(tmp_path / name), LOCAL, ImageOptions(image_size=48),
-                     threads=4, show_progress=False, decode_processes=processes)
+        download([str(tmp_path / "urls.csv")], str(tmp_path / name), LOCAL, ImageOptions(image_size=48),
+                 threads=4, decode_processes=processes)
     assert (tmp_path / "pool" / "00000.tar").read_bytes() == (tmp_path / "threads" / "00000.tar").read_bytes()
     rows = pq.read_table(tmp_path / "pool" / "00000.parquet").to_pylist()
     assert rows == pq.read_table(tmp_path / "threads" / "00000.parquet").to_pylist()
@@ -323,8 +316,8 @@ def test_decode_processes_flag():
 def test_multi_processing_workers_give_identical_shards(photo_site, tmp_path):
     pq.write_table(candidates_table(photo_site, 30), tmp_path / "c.parquet")
     for name, argv in (("one", []), ("two", ["--direct_running_mode", "multi_processing", "--direct_num_workers", "2"])):
-        run_download([str(tmp_path / "c.parquet")], str(tmp_path / name), LOCAL, ImageOptions(image_size=32),
-                     samples_per_shard=8, threads=4, beam_argv=argv, show_progress=False)
+        download([str(tmp_path / "c.parquet")], str(tmp_path / name), LOCAL, ImageOptions(image_size=32),
+                 samples_per_shard=8, threads=4, beam_argv=argv)
     for tar in sorted((tmp_path / "one").glob("*.tar")):
         assert tar.read_bytes() == (tmp_path / "two" / tar.name).read_bytes()
         parquet = tar.with_suffix(".parquet")

@@ -20,10 +20,13 @@ import pytest
 from PIL import Image
 
 from shards.writer import shard_complete
+from tests.download.fixtures import download
+from wit_pipeline.core.tables import INPUT_ERROR, INPUT_STATUS, read_list
 from wit_pipeline.download import images as images_module
-from wit_pipeline.download.command import DownloadShardFn, run_download
-from wit_pipeline.download.plan import INPUT_ERROR, INPUT_STATUS, ShardSpec, normalize_columns, read_table
 from wit_pipeline.download.images import ImageOptions, PixelBudget, decoded_pixels, process_image
+from wit_pipeline.download.pipeline import DownloadShardFn
+from wit_pipeline.download.plan import InputFile, ShardSpec
+from wit_pipeline.download.worker import WorkerSettings
 from wit_pipeline.run.loopback import send, serve
 from wit_pipeline.core.net import FetchPolicy
 from wit_pipeline.harvest.sources.lists import url_list_images
@@ -56,8 +59,8 @@ def test_error_right_after_reading_a_list_is_one_line_and_exit_2(tmp_path):
 _READ_THEN_FAIL = """
 import sys
 from wit_pipeline.core import files
-from wit_pipeline.download.plan import read_table
-read_table(sys.argv[1], "csv")
+from wit_pipeline.core.tables import read_list
+read_list(sys.argv[1], "csv", "url", "auto")
 files.read_parquet(sys.argv[2])
 print("error: bad input", file=sys.stderr)
 sys.exit(2)
@@ -91,14 +94,18 @@ def test_teardown_during_a_shard_leaves_it_unfinished_not_wrong(tmp_path):
         piece = tmp_path / "piece.parquet"
         pq.write_table(pa.table({"url": [server.url(f"/{i}.png") for i in range(200)],
                                  "caption": [f"c{i}" for i in range(200)]}), piece)
-        fn = DownloadShardFn(str(tmp_path / "out"), LOCAL, ImageOptions(image_size=16), threads=4,
-                             samples_per_shard=1000)
+        fn = DownloadShardFn(WorkerSettings(
+            out_dir=str(tmp_path / "out"), samples_per_shard=1000, image=ImageOptions(image_size=16), policy=LOCAL,
+            threads=4, decode_processes=0, host_failure_limit=0, run_id="teardown", one_process=True,
+            show_progress=False))
         fn.setup()
         outcome = {}
+        file = InputFile(index=0, path=str(piece), fmt="parquet", size=piece.stat().st_size, url_col="url",
+                         caption_col="caption", rows=200)
 
         def run():
             try:
-                outcome["stats"] = list(fn.process(ShardSpec(shard_id=0, input_path=str(piece), rows=200)))
+                outcome["stats"] = list(fn.process(ShardSpec(shard_id=0, file=file, first_row=0, rows=200)))
             except Exception as exc:  # noqa: BLE001 - the test inspects it
                 outcome["error"] = exc
 
@@ -214,13 +221,12 @@ def test_download_decodes_no_more_pixels_at_once_than_the_budget(tmp_path, monke
             with lock:
                 running[0] -= 1
 
-    monkeypatch.setattr("wit_pipeline.download.command.process_image", counting)
+    monkeypatch.setattr("wit_pipeline.download.worker.process_image", counting)
     with serve(fallback=lambda h: send(h, body, content_type="image/png")) as server:
         (tmp_path / "urls.csv").write_text("url,caption\n" + "".join(
             f"{server.url(f'/{i}.png')},picture {i}\n" for i in range(12)))
         opts = ImageOptions(image_size=32, decode_pixel_budget=int(side * side * 1.5))
-        totals = run_download([str(tmp_path / "urls.csv")], str(tmp_path / "out"), LOCAL, opts, threads=8,
-                              show_progress=False, decode_processes=0)
+        totals = download([str(tmp_path / "urls.csv")], tmp_path / "out", LOCAL, opts, threads=8)
     assert totals["status"] == {"success": 12}
     assert most[0] == 1  # eight threads, but one 0.49-megapixel decode at a time
 
@@ -255,7 +261,7 @@ def _rows(base: str) -> list[tuple[bytes, bytes]]:
 @pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet"])
 def test_each_row_of_a_list_is_decoded_on_its_own(tmp_path, fmt):
     path = _write_list(tmp_path / f"list.{fmt}", fmt, _rows("http://h.example"))
-    table = normalize_columns(read_table(path, fmt), path, "url", "auto")
+    table = read_list(path, fmt, "url", "auto")
     assert table.column(INPUT_STATUS).to_pylist() == [None, "invalid_caption", "invalid_url", None]
     assert table.column(INPUT_ERROR).to_pylist() == [
         None, f"{path} row 1: column 'caption' is not UTF-8 text: {LATIN1_CAPTION!r}",
@@ -267,15 +273,14 @@ def test_each_row_of_a_list_is_decoded_on_its_own(tmp_path, fmt):
 
 def test_clean_lists_get_no_status_columns(tmp_path):
     path = _write_list(tmp_path / "ok.tsv", "tsv", [(b"http://h.example/a.png", "grüße".encode())])
-    assert normalize_columns(read_table(path, "tsv"), path, "url", "auto").column_names == ["url", "caption"]
+    assert read_list(path, "tsv", "url", "auto").column_names == ["url", "caption"]
 
 
 def test_download_records_undecodable_rows_and_keeps_the_rest(tmp_path):
     pixel = png(Image.new("RGB", (40, 30), (10, 120, 200)))
     with serve(fallback=lambda h: send(h, pixel, content_type="image/png")) as server:
         path = _write_list(tmp_path / "list.tsv", "tsv", _rows(server.url("")))
-        totals = run_download([path], str(tmp_path / "out"), LOCAL, ImageOptions(image_size=32),
-                              show_progress=False, decode_processes=0)
+        totals = download([path], tmp_path / "out", LOCAL, ImageOptions(image_size=32))
     assert totals["status"] == {"success": 2, "invalid_caption": 1, "invalid_url": 1}
     rows = pq.read_table(tmp_path / "out" / "00000.parquet").to_pylist()
     assert [r["status"] for r in rows] == ["success", "invalid_caption", "invalid_url", "success"]
@@ -302,4 +307,4 @@ def test_unreadable_lists_are_errors_naming_the_file(tmp_path, name, data):
     (tmp_path / name).write_bytes(data)
     fmt = "parquet" if "parquet" in name else "csv"
     with pytest.raises(ValueError, match=f"cannot read {tmp_path / name} as {fmt}"):
-        read_table(str(tmp_path / name), fmt)
+        read_list(str(tmp_path / name), fmt, "url", "auto")

@@ -386,7 +386,8 @@ def test_url_lists_in_every_format(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from wit_pipeline.harvest.sources.lists import check_url_list, url_list_images
+    from wit_pipeline.core.tables import check_columns as check_url_list
+    from wit_pipeline.harvest.sources.lists import url_list_images
 
     pq.write_table(pa.table({"url": ["http://a.test/1.jpg", None], "caption": ["A red car", "x"]}),
                    tmp_path / "l.parquet")

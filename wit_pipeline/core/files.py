@@ -125,6 +125,11 @@ def remove_all(paths: list[str]) -> None:
         FileSystems.delete(list(paths))
 
 
+def rename(source: str, destination: str) -> None:
+    """Move a file over `destination` (one atomic rename on a local filesystem)."""
+    FileSystems.rename([source], [destination])
+
+
 def remove_contents(directory: str, keep: str) -> None:
     """Delete everything under `directory` except its entry named `keep`."""
     if is_local(directory):

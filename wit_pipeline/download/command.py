@@ -1,161 +1,95 @@
 """`wit download`: url lists or harvest candidates -> WebDataset shards (SPEC command 3).
 
-Pipeline: the launcher plans input rows into shard pieces (`download_inputs`), then
-    pending shard specs | Reshuffle | DownloadShards (thread pool per worker) -> per-shard stats
+flags -> DownloadConfig (frozen, checked once) -> run. The launcher does work that grows
+with the number of input files, not rows: it describes the inputs (plan.py), checks them
+against the plan OUT holds, lists the finished shards once, and starts the pipeline
+(pipeline.py), which plans the shards, downloads the pending ones, reads (or, with
+--retry-failed, rewrites) the finished ones and sums the run's totals into one file.
 Each shard is written by one DoFn call and becomes visible only complete, so a re-run
 on the same OUT skips finished shards and redoes the rest with the same keys.
 """
 from __future__ import annotations
 
-import collections
-import concurrent.futures
-import hashlib
+import bisect
+import dataclasses
 import math
-import multiprocessing
 import os
-import threading
 import time
+import uuid
 
-import apache_beam as beam
-from apache_beam.options.pipeline_options import DirectOptions
+from shards.writer import remove_unfinished
+from wit_pipeline.core import console, files
+from wit_pipeline.core.net import FetchPolicy
+from wit_pipeline.download import plan, retry, summary
+from wit_pipeline.download.images import ImageOptions
+from wit_pipeline.download.worker import WorkerSettings
+from wit_pipeline.harvest.schema import check_harvest_finished
 
-from shards import layout
-from shards.schema import SUCCESS
-from shards.writer import ShardWriter, remove_unfinished, shard_complete, write_totals
-from wit_pipeline.core import console, counters, files
-from wit_pipeline.download.plan import (INPUT_DIRECTORY, INPUT_ERROR, INPUT_STATUS, ShardSpec, check_harvest_finished,
-                                        pair_uid, plan_shards, read_piece)
-from wit_pipeline.download.images import (ImageOptions, ImageRejected, PixelBudget, decoded_pixels, process_image,
-                                          shared_pixel_budget)
-from wit_pipeline.core.net import Fetcher, FetchPolicy
-from wit_pipeline.core.options import is_local_runner, make_pipeline, pipeline_options, stop_if_dry_run
-from wit_pipeline.core.console import Progress
-
-_progress: Progress | None = None  # the launcher's live line when workers run in-process
+DEFAULT_HOST_FAILURE_LIMIT = 5
 
 
-def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions, pixel_budget: PixelBudget,
-                 decoders: concurrent.futures.Executor | None = None) -> tuple[dict, bytes | None]:
-    """Fetch and process one input row; every outcome becomes a status, never an exception.
+@dataclasses.dataclass(frozen=True)
+class DownloadConfig:
+    inputs: tuple[str, ...]
+    out: str
+    input_format: str = "auto"
+    url_col: str = "url"
+    caption_col: str = "auto"
+    samples_per_shard: int = 10_000
+    threads: int = 64
+    decode_processes: int | str = "auto"  # auto: see resolve_decode_processes
+    image: ImageOptions = ImageOptions()
+    policy: FetchPolicy = FetchPolicy()
+    host_failure_limit: int = DEFAULT_HOST_FAILURE_LIMIT  # 0: never give up on a host
+    retry_statuses: tuple[str, ...] = ()  # --retry-failed: retry these in finished shards
+    show_progress: bool = True
 
-    Decoding holds `pixel_budget` for the pixels it will decode; `decoders`, when given, is
-    a process pool that runs the image work.
-    """
-    url, caption = row.get("url"), row.get("caption")
-    result = dict(row)
-    input_status, input_error = result.pop(INPUT_STATUS, None), result.pop(INPUT_ERROR, None)
-    result.setdefault("uid", None)
-    if not result["uid"]:
-        result["uid"] = pair_uid(url or "", caption)
-    result.update(status=None, error_message=None, width=None, height=None, original_width=None,
-                  original_height=None, sha256=None, phash=None)
-    if input_status:  # found unusable while reading the input (download_inputs.normalize_columns)
-        result.update(status=input_status, error_message=input_error)
-        return result, None
-    if not url or not isinstance(url, str):
-        result.update(status="invalid_url", error_message="empty url")
-        return result, None
-    fetched = fetcher.fetch(url.strip())
-    if not fetched.ok:
-        result.update(status=fetched.status, error_message=fetched.error_message)
-        return result, None
-    result["sha256"] = hashlib.sha256(fetched.content).hexdigest()
+    def validate(self) -> "DownloadConfig":
+        if self.samples_per_shard <= 0:
+            raise ValueError(f"--samples-per-shard must be positive, got {self.samples_per_shard}")
+        if self.threads <= 0:
+            raise ValueError(f"--threads must be positive, got {self.threads}")
+        if self.decode_processes != "auto":
+            _decode_process_count(self.decode_processes)
+        if self.host_failure_limit < 0:
+            raise ValueError(f"--host-failure-limit must be >= 0, got {self.host_failure_limit}")
+        if self.retry_statuses:
+            retry.parse_statuses(",".join(self.retry_statuses))
+        self.image.validate()
+        self.policy.validate()
+        return self
+
+    @classmethod
+    def from_args(cls, args) -> "DownloadConfig":
+        image = ImageOptions(image_size=args.image_size, resize_mode=args.resize_mode,
+                             resize_only_if_bigger=args.resize_only_if_bigger, min_image_size=args.min_image_size,
+                             max_aspect_ratio=args.max_aspect_ratio, encode_format=args.encode_format,
+                             encode_quality=args.encode_quality, max_pixels=args.max_pixels,
+                             decode_pixel_budget=args.decode_pixel_budget)
+        return cls(inputs=tuple(args.inputs), out=args.out, input_format=args.input_format, url_col=args.url_col,
+                   caption_col=args.caption_col, samples_per_shard=args.samples_per_shard, threads=args.threads,
+                   decode_processes=args.decode_processes, image=image, policy=FetchPolicy.from_args(args),
+                   host_failure_limit=args.host_failure_limit,
+                   retry_statuses=retry.parse_statuses(args.retry_failed) if args.retry_failed else ()).validate()
+
+
+def _decode_process_count(value) -> int:
     try:
-        with pixel_budget.hold(decoded_pixels(fetched.content, opts)):
-            image = (decoders.submit(process_image, fetched.content, opts).result() if decoders
-                     else process_image(fetched.content, opts))
-    except ImageRejected as rejected:
-        result.update(status=rejected.status, error_message=str(rejected)[:500])
-        return result, None
-    except Exception as exc:  # a decoder bug must cost one row, not the shard
-        result.update(status="processing_error", error_message=f"{type(exc).__name__}: {exc}"[:500])
-        return result, None
-    result.update(status=SUCCESS, width=image.width, height=image.height, original_width=image.original_width,
-                  original_height=image.original_height, phash=image.phash)
-    return result, image.data
+        count = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"--decode-processes must be auto or a number, got {value!r}") from None
+    if count < 0:
+        raise ValueError(f"--decode-processes must be >= 0, got {count}")
+    return count
 
 
-def _ordered_map(pool: concurrent.futures.Executor, fn, items, window: int):
-    """Like pool.map, but keeps at most `window` results in flight (bounded memory)."""
-    pending: collections.deque = collections.deque()
-    for item in items:
-        pending.append(pool.submit(fn, item))
-        if len(pending) >= window:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
+def one_process(options) -> bool:
+    """The whole run happens in this process (the default DirectRunner, not multi_processing)."""
+    from apache_beam.options.pipeline_options import DirectOptions
 
+    from wit_pipeline.core.options import is_local_runner
 
-class DownloadShardFn(beam.DoFn):
-    def __init__(self, out_dir: str, policy: FetchPolicy, image_options: ImageOptions, threads: int,
-                 samples_per_shard: int, decode_processes: int = 0):
-        self.out_dir, self.policy, self.image_options = out_dir, policy, image_options
-        self.threads, self.samples_per_shard = threads, samples_per_shard
-        self.decode_processes = decode_processes
-
-    def setup(self):
-        self.fetcher = Fetcher(self.policy)
-        self.pool = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="wit-download")
-        # spawn, not fork: this process already runs threads (Beam's and ours).
-        self.decoders = concurrent.futures.ProcessPoolExecutor(
-            self.decode_processes, mp_context=multiprocessing.get_context("spawn")) if self.decode_processes else None
-        self.pixel_budget = shared_pixel_budget(self.image_options.decode_pixel_budget)
-        self.stopping = threading.Event()
-        self.rows_counter = counters.counter("download", "rows")
-        self.success_counter = counters.counter("download", "success")
-        self.failed_counter = counters.counter("download", "failed")
-
-    def teardown(self):
-        # Beam's multi-threaded runner calls this from another thread while process() may
-        # still run (after a bundle failed elsewhere). Rows already running finish with the
-        # fetcher and decoders they started with, instead of recording the shutdown as their
-        # status in a shard that would then look complete; waiting costs nothing extra, as
-        # the interpreter joins these threads at exit anyway.
-        self.stopping.set()
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        if self.decoders is not None:
-            self.decoders.shutdown(wait=True, cancel_futures=True)
-        self.fetcher.close()
-
-    def process(self, spec: ShardSpec):
-        if shard_complete(self.out_dir, spec.shard_id):  # finished by an earlier attempt of this bundle
-            yield files.read_json(files.join(self.out_dir, layout.stats_name(spec.shard_id)))
-            return
-        rows = read_piece(spec)
-        for index, row in enumerate(rows):
-            row["key"] = layout.sample_key(spec.shard_id, index, self.samples_per_shard)
-        work = lambda row: download_row(self.fetcher, row, self.image_options, self.pixel_budget,  # noqa: E731
-                                        self.decoders)
-        with ShardWriter(self.out_dir, spec.shard_id, image_ext=self.image_options.encode_format) as writer:
-            try:
-                for result, image in _ordered_map(self.pool, work, rows, window=self.threads * 4):
-                    writer.add(result, image)
-                    self.rows_counter.inc()
-                    (self.success_counter if result["status"] == SUCCESS else self.failed_counter).inc()
-                    if _progress is not None:
-                        _progress.update(result["status"])
-            except (concurrent.futures.CancelledError, RuntimeError):  # pool shut down under us: no new rows
-                if not self.stopping.is_set():
-                    raise
-                raise RuntimeError(f"shard {spec.shard_id} left unfinished: the worker was shut down "
-                                   "after a failure elsewhere") from None
-        yield writer.stats()
-
-
-class Download(beam.PTransform):
-    """ShardSpec PCollection -> per-shard stats dicts, shards written under out_dir."""
-
-    def __init__(self, out_dir: str, policy: FetchPolicy, image_options: ImageOptions, threads: int = 64,
-                 samples_per_shard: int = 10_000, decode_processes: int = 0):
-        super().__init__()
-        self.fn = DownloadShardFn(out_dir, policy, image_options, threads, samples_per_shard, decode_processes)
-
-    def expand(self, specs):
-        return (specs
-                # Downloads are I/O bound and one element is a whole shard: break fusion so
-                # a cluster spreads shards over all workers instead of the one that read the plan.
-                | "SpreadShards" >> beam.Reshuffle()
-                | "DownloadShards" >> beam.ParDo(self.fn))
+    return is_local_runner(options) and options.view_as(DirectOptions).direct_running_mode != "multi_processing"
 
 
 def resolve_decode_processes(value: int | str, options) -> int:
@@ -164,16 +98,9 @@ def resolve_decode_processes(value: int | str, options) -> int:
     left about a third of two cores idle; Beam's multi-process and cluster runners already
     run one worker process per core, where a pool would only oversubscribe."""
     if value == "auto":
-        direct = options.view_as(DirectOptions)
-        one_process = is_local_runner(options) and direct.direct_running_mode != "multi_processing"
-        return (os.cpu_count() or 1) if one_process and (os.cpu_count() or 1) > 1 else 0
-    try:
-        count = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"--decode-processes must be auto or a number, got {value!r}") from None
-    if count < 0:
-        raise ValueError(f"--decode-processes must be >= 0, got {count}")
-    return count
+        cores = os.cpu_count() or 1
+        return cores if one_process(options) and cores > 1 else 0
+    return _decode_process_count(value)
 
 
 def add_arguments(parser) -> None:
@@ -202,74 +129,111 @@ def add_arguments(parser) -> None:
     parser.add_argument("--decode-processes", default="auto",
                         help="processes per worker that decode and resize images: auto (one per core when the "
                              "whole run is this one process, else 0 = in the download threads) or a number")
+    parser.add_argument("--retry-failed", nargs="?", const=",".join(retry.DEFAULT_RETRY), default=None,
+                        metavar="STATUS,...",
+                        help="also retry, in finished shards, the rows with these statuses (default "
+                             f"{','.join(retry.DEFAULT_RETRY)}; http_5xx and http_4xx name a class); "
+                             "each such shard is rewritten atomically under the same keys")
     FetchPolicy.add_arguments(parser)
+    parser.add_argument("--host-failure-limit", type=int, default=DEFAULT_HOST_FAILURE_LIMIT,
+                        help="within a shard, stop asking a host after this many failures in a row (timeouts, "
+                             "connection errors, 429, 503, HTML instead of an image); its other rows get "
+                             f"host_backoff (default {DEFAULT_HOST_FAILURE_LIMIT}; 0: never)")
 
 
-def run_download(inputs: list[str], out_dir: str, policy: FetchPolicy, image_options: ImageOptions,
-                 samples_per_shard: int = 10_000, threads: int = 64, beam_argv: list[str] | None = None,
-                 input_format: str = "auto", url_col: str = "url", caption_col: str = "auto",
-                 show_progress: bool = True, decode_processes: int | str = 0) -> dict:
-    global _progress
-    if samples_per_shard <= 0:
-        raise ValueError(f"--samples-per-shard must be positive, got {samples_per_shard}")
-    if threads <= 0:
-        raise ValueError(f"--threads must be positive, got {threads}")
-    image_options.validate()
-    policy.validate()
-    options = pipeline_options(beam_argv)
-    decode_processes = resolve_decode_processes(decode_processes, options)
-    paths = files.expand_inputs(inputs, "--candidates/--url-list", INPUT_DIRECTORY)
+@dataclasses.dataclass(frozen=True)
+class Launch:
+    """What the launcher hands the pipeline."""
+
+    inputs: list[plan.InputFile]
+    finished: set[int]
+    settings: WorkerSettings
+    totals_path: str
+    commits_finished: int  # interrupted --retry-failed commits rolled forward first
+    first_shards: list[int] | None  # each file's first shard id, when all row counts are known (parquet)
+
+
+def launch(config: DownloadConfig, options) -> Launch:
+    """Everything before the pipeline, in work that grows with the number of input files
+    (their metadata and heads), never with their rows."""
+    out = config.out
+    paths = files.expand_inputs(list(config.inputs), "--candidates/--url-list", plan.INPUT_DIRECTORY)
     check_harvest_finished(paths)
+    identity = files.file_identity(paths)
+    signature = plan.plan_signature(identity, config.samples_per_shard, config.url_col, config.caption_col)
+    planned_before = plan.check_plan(out, signature)
+    inputs = plan.describe_inputs(identity, config.input_format, config.url_col, config.caption_col)
+    if not planned_before:
+        plan.record_plan(out, signature)
+    commits_finished = retry.recover(out)
+    finished = plan.finished_shards(out)
+    remove_unfinished(out)
+    settings = WorkerSettings(out_dir=out, samples_per_shard=config.samples_per_shard, image=config.image,
+                              policy=config.policy, threads=config.threads,
+                              decode_processes=resolve_decode_processes(config.decode_processes, options),
+                              host_failure_limit=config.host_failure_limit, run_id=uuid.uuid4().hex,
+                              one_process=one_process(options), show_progress=config.show_progress,
+                              # retried rows would count twice against a total
+                              progress=None if config.retry_statuses else _row_progress(
+                                  inputs, finished, config.samples_per_shard))
+    totals_path = files.join(out, plan.PLAN_DIR, "totals.json")
+    files.remove(totals_path)
+    known = all(file.rows is not None for file in inputs)
+    first_shards = plan.first_shards(inputs, config.samples_per_shard) if known else None
+    return Launch(inputs, finished, settings, totals_path, commits_finished, first_shards)
+
+
+def run(config: DownloadConfig, beam_argv: list[str] | None = None) -> dict:
+    """Download what OUT is missing; returns the totals written to OUT/stats.json."""
+    import apache_beam as beam
+
+    from wit_pipeline.core.options import make_pipeline, pipeline_options, stop_if_dry_run
+    from wit_pipeline.download.pipeline import Download
+
+    options = pipeline_options(beam_argv)
     started = time.monotonic()
-    specs = plan_shards(paths, out_dir, samples_per_shard, input_format, url_col, caption_col)
-    pending = [spec for spec in specs if not shard_complete(out_dir, spec.shard_id)]
-    remove_unfinished(out_dir)
-    total_rows = sum(spec.rows for spec in pending)
-    _progress = Progress("download", total_rows) if show_progress else None
-    try:
-        if pending:
-            with make_pipeline(options) as pipeline:
-                (pipeline
-                 | "PendingShards" >> beam.Create(pending, reshuffle=False)
-                 | "Download" >> Download(out_dir, policy, image_options, threads, samples_per_shard,
-                                          decode_processes))
-            stop_if_dry_run(pipeline.options)
-    finally:
-        _progress = None
+    launched = launch(config, options)
+    with make_pipeline(options) as pipeline:
+        (pipeline
+         | "InputFiles" >> beam.Create(launched.inputs, reshuffle=False)
+         | "Download" >> Download(launched.settings, launched.finished, launched.totals_path,
+                                  config.retry_statuses, launched.first_shards))
+    stop_if_dry_run(pipeline.options)
+    totals = files.read_json(launched.totals_path)
     elapsed = time.monotonic() - started
-    extra = {"input_rows": sum(spec.rows for spec in specs),
-             "shards_planned": len(specs), "shards_resumed": len(specs) - len(pending),
-             "seconds_this_run": round(elapsed, 2),
-             "rows_per_second_this_run": round(total_rows / elapsed, 2) if elapsed else None}
-    totals = write_totals(out_dir, extra)
-    warning = private_address_warning(totals)
+    rows_this_run = totals.pop("rows_this_run") + totals.get("retried_rows", 0)
+    totals.update(seconds_this_run=round(elapsed, 2),
+                  rows_per_second_this_run=round(rows_this_run / elapsed, 2) if elapsed else None)
+    if launched.commits_finished:
+        totals["retry_commits_finished"] = launched.commits_finished
+    warning = summary.warning(totals)
     if warning:
-        totals = write_totals(out_dir, {**extra, "warning": warning})
+        totals["warning"] = warning
+    files.write_json(files.join(config.out, "stats.json"), totals)
     return totals
 
 
-def private_address_warning(totals: dict) -> str | None:
-    """A pointer to --allow-private-networks when most rows were refused for their address
-    (typically a test or intranet list on loopback or private addresses)."""
-    refused = totals["status"].get("private_address", 0)
-    if not refused or refused * 2 <= totals["count"]:
+def _row_progress(inputs: list[plan.InputFile], finished: set[int],
+                  samples_per_shard: int) -> tuple[int, int] | None:
+    """(input rows, rows in finished shards) when the inputs tell without counting (all
+    parquet): shard ids follow input order, so the finished ids say which rows they hold."""
+    if any(file.rows is None for file in inputs):
         return None
-    return (f"{refused:,} of {totals['count']:,} rows were refused as private_address (their hosts are not "
-            "globally routable: loopback, private, link-local, ...); pass --allow-private-networks "
-            "to download from such addresses")
+    first_shards = plan.first_shards(inputs, samples_per_shard)
+    shards = first_shards[-1] + -(-inputs[-1].rows // samples_per_shard) if inputs else 0
+    done = 0
+    for shard_id in finished:
+        if shard_id < shards:
+            index = bisect.bisect_right(first_shards, shard_id) - 1
+            piece = shard_id - first_shards[index]
+            done += min(samples_per_shard, inputs[index].rows - piece * samples_per_shard)
+    return sum(file.rows for file in inputs), done
 
 
 def main(args, beam_argv) -> int:
-    files.lock_out(args.out, "download")
-    image_options = ImageOptions(image_size=args.image_size, resize_mode=args.resize_mode,
-                                 resize_only_if_bigger=args.resize_only_if_bigger, min_image_size=args.min_image_size,
-                                 max_aspect_ratio=args.max_aspect_ratio, encode_format=args.encode_format,
-                                 encode_quality=args.encode_quality, max_pixels=args.max_pixels,
-                                 decode_pixel_budget=args.decode_pixel_budget)
-    totals = run_download(args.inputs, args.out, FetchPolicy.from_args(args), image_options,
-                          samples_per_shard=args.samples_per_shard, threads=args.threads, beam_argv=beam_argv,
-                          input_format=args.input_format, url_col=args.url_col, caption_col=args.caption_col,
-                          decode_processes=args.decode_processes)
-    # write_totals already wrote OUT/stats.json with these numbers.
+    config = DownloadConfig.from_args(args)
+    files.lock_out(config.out, "download")
+    totals = run(config, beam_argv)
+    # run already wrote OUT/stats.json with these numbers.
     print(console.format_summary("wit download", totals))
     return 0

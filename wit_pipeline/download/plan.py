@@ -1,141 +1,200 @@
-"""Read url lists and harvest candidates, and plan them into shards.
+"""Which input rows each shard holds, from file metadata alone.
 
-The launcher splits each input file, in sorted order, into pieces of
-`samples_per_shard` rows (as img2dataset's reader does) and stores each piece as
-`OUT/_inputs/NNNNN.parquet` together with `OUT/_inputs/plan.json`. Shard ids and keys
-follow from input order alone, and a re-run reuses the stored plan, so an interrupted
-run resumes with exactly the keys an uninterrupted run would have produced. The plan
-records each input file's size and modification time (its identity, read from the
-filesystem's metadata, never from the rows): a re-run whose inputs changed is refused
-instead of resuming a plan that no longer describes them.
+The launcher only describes the input files (sorted): their format, columns and, for
+parquet, the row count from the footer. Text files (csv/tsv/jsonl) are counted by the
+pipeline (`text_records`: tsv/jsonl in byte ranges in parallel, csv and .gz whole),
+and the counts' prefix sums give the shards: each file in sorted order, cut into pieces
+of `samples_per_shard` rows (as img2dataset's reader does), numbered in that order. So
+shard ids and keys are a pure function of the input files — the keys an uninterrupted
+run gives, and the keys earlier versions gave, which stored each piece under
+`OUT/_inputs/` — and each worker reads its own rows from the input itself (parquet: the
+row groups that hold them; text: from a row boundary at most SEGMENT_BYTES before them).
+
+`OUT/_inputs/plan.json` records each input file's size and modification time (its
+identity, read from the filesystem's metadata, never from the rows): a re-run whose
+inputs changed is refused instead of resuming a plan that no longer describes them.
 """
 from __future__ import annotations
 
+import bisect
+import concurrent.futures
 import dataclasses
 import datetime
-import gzip
-import zlib
-
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.json as pa_json
-import pyarrow.parquet as pq
 
 from shards import layout
-from wit_pipeline.core import files
-# The candidate format is harvest's; `check_harvest_finished` and `pair_uid` are re-exported
-# for download's command.
-from wit_pipeline.harvest.schema import CANDIDATE_GLOB, check_harvest_finished, pair_uid  # noqa: F401
-INPUT_FORMATS = ("parquet", "csv", "tsv", "jsonl")
+from wit_pipeline.core import files, tables, text_records
+from wit_pipeline.core.tables import URL_LIST_GLOBS
+# The candidate format is harvest's.
+from wit_pipeline.harvest.schema import CANDIDATE_GLOB
+
 PLAN_DIR = "_inputs"
-# What a directory given as a url list stands for (not .json/.txt: a folder's stats.json or
-# README would be taken for lists).
-URL_LIST_GLOBS = tuple(f"*.{fmt}{gz}" for fmt in INPUT_FORMATS for gz in ("", ".gz"))
 # A directory given to --candidates: a harvest's output folder, else a folder of url lists.
 INPUT_DIRECTORY = ((CANDIDATE_GLOB,), URL_LIST_GLOBS)
-# A row's problem found while reading it (its url or caption is not UTF-8 text), carried
-# beside the row so that download and harvest record it as the row's status. The columns
-# exist only in tables where some row has a problem.
-INPUT_STATUS, INPUT_ERROR = "_input_status", "_input_error"
+TEXT_RANGE_BYTES = text_records.SEGMENT_BYTES  # tsv/jsonl are counted in ranges of this size
+_DESCRIBE_THREADS = 16  # file heads read at once (remote filesystems answer in tens of ms)
 
 
-def detect_format(path: str, requested: str = "auto") -> str:
-    if requested != "auto":
-        if requested not in INPUT_FORMATS:
-            raise ValueError(f"--input-format must be auto or one of {', '.join(INPUT_FORMATS)}, got {requested!r}")
-        return requested
-    name = path.lower()
-    for suffix, fmt in ((".parquet", "parquet"), (".csv", "csv"), (".tsv", "tsv"), (".jsonl", "jsonl"),
-                        (".json", "jsonl"), (".txt", "tsv")):
-        if name.endswith(suffix) or name.endswith(suffix + ".gz"):
-            return fmt
-    raise ValueError(f"cannot tell the format of {path}; pass --input-format {'|'.join(INPUT_FORMATS)}")
+@dataclasses.dataclass(frozen=True)
+class InputFile:
+    index: int  # position in the sorted inputs
+    path: str
+    fmt: str
+    size: int
+    url_col: str
+    caption_col: str | None
+    rows: int | None = None  # parquet: from its footer; text: counted by the pipeline
 
 
-def read_table(path: str, fmt: str) -> pa.Table:
-    try:
-        data = files.read_bytes(path)
-        if path.endswith(".gz"):
-            data = gzip.decompress(data)
-        source = files.arrow_reader(data)
-        if fmt == "parquet":
-            return pq.read_table(source)
-        if fmt in ("csv", "tsv"):
-            return pa_csv.read_csv(source, parse_options=pa_csv.ParseOptions(
-                delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=fmt == "csv"),
-                convert_options=pa_csv.ConvertOptions(strings_can_be_null=False))
-        return pa_json.read_json(source)
-    except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as exc:  # gzip: OSError (bad header), EOFError (cut)
-        raise ValueError(f"cannot read {path} as {fmt}: {exc}") from None
+@dataclasses.dataclass(frozen=True)
+class CountJob:
+    """A part of one input file whose rows a worker counts: the rows whose line starts in
+    [start, end), or (end None) the whole file from its start."""
+
+    file: InputFile
+    start: int = 0
+    end: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Segments:
+    """Row boundaries found by one CountJob: (byte offset, rows from there) pairs."""
+
+    file: InputFile
+    segments: tuple[tuple[int, int], ...]
 
 
 @dataclasses.dataclass(frozen=True)
 class ShardSpec:
     shard_id: int
-    input_path: str  # the stored piece under OUT/_inputs
+    file: InputFile
+    first_row: int  # within the file
     rows: int
+    offset: int = 0  # text: a row boundary at or before first_row
+    skip: int = 0    # text: rows between that boundary and first_row
 
 
-def _as_text(column: pa.ChunkedArray, path: str, name: str) -> tuple[pa.ChunkedArray, dict[int, bytes]]:
-    """The column as UTF-8 strings, and {row: its bytes} for the rows that are not UTF-8
-    (kept, with U+FFFD for the bytes that are not). Arrow's csv reader types such a column
-    as binary; its json and parquet readers keep them in string columns unchecked."""
-    kind = column.type
-    is_string = pa.types.is_string(kind) or pa.types.is_large_string(kind)
-    if not (is_string or pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
-        try:  # numbers, dates, ...
-            return column.cast(pa.string()), {}
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise ValueError(f"{path}: column {name!r} ({kind}) cannot be read as text") from None
-    try:
-        if is_string:
-            column.validate(full=True)
-        return column.cast(pa.string()), {}
-    except pa.ArrowInvalid:  # some rows are not UTF-8: decode them one by one
-        pass
-    texts, undecodable = [], {}
-    for row, value in enumerate(column.cast(pa.binary()).to_pylist()):
-        try:
-            texts.append(None if value is None else value.decode("utf-8"))
-        except UnicodeDecodeError:
-            texts.append(value.decode("utf-8", errors="replace"))
-            undecodable[row] = value
-    return pa.chunked_array([pa.array(texts, pa.string())]), undecodable
+def describe_inputs(identity: list[dict], input_format: str, url_col: str, caption_col: str) -> list[InputFile]:
+    """One InputFile per file of `identity` (files.file_identity, in input order), from its
+    head only; a clear error for a file that cannot be used."""
+    paths = [item["path"] for item in identity]
+    sizes = {item["path"]: item["size"] or 0 for item in identity}
+
+    def describe(index_path: tuple[int, str]) -> InputFile:
+        index, path = index_path
+        fmt = tables.detect_format(path, input_format)
+        names, rows = tables.inspect(path, fmt)
+        url, caption = tables.column_mapping(names, path, url_col, caption_col)
+        return InputFile(index=index, path=path, fmt=fmt, size=sizes[path], url_col=url, caption_col=caption,
+                         rows=rows)
+
+    with concurrent.futures.ThreadPoolExecutor(_DESCRIBE_THREADS) as pool:
+        return list(pool.map(describe, enumerate(paths)))
 
 
-def normalize_columns(table: pa.Table, path: str, url_col: str, caption_col: str) -> pa.Table:
-    """Rename the url/caption columns to `url`/`caption`; candidates' `text` is the caption.
+def count_jobs(file: InputFile) -> list[CountJob]:
+    if file.fmt == "parquet" or text_records.whole_file_counting(file.fmt, file.path):
+        return [CountJob(file)]
+    return [CountJob(file, start, min(start + TEXT_RANGE_BYTES, file.size))
+            for start in range(0, max(file.size, 1), TEXT_RANGE_BYTES)]
 
-    Every row is decoded on its own: a row whose url or caption is not UTF-8 gets an
-    `invalid_url` / `invalid_caption` status in INPUT_STATUS (its message names the file
-    and row), and the other rows are unaffected. Bytes that are not UTF-8 in other text
-    columns become U+FFFD."""
-    names = table.column_names
-    if url_col not in names:
-        raise ValueError(f"{path}: no url column {url_col!r} (columns: {names}); set --url-col")
-    if caption_col == "auto":
-        caption_col = "caption" if "caption" in names else ("text" if "text" in names else None)
-    elif caption_col not in names:
-        raise ValueError(f"{path}: no caption column {caption_col!r} (columns: {names}); set --caption-col")
-    urls, bad_urls = _as_text(table.column(url_col), path, url_col)
-    captions, bad_captions = _as_text(table.column(caption_col), path, caption_col) if caption_col else (
-        pa.nulls(len(table), pa.string()), {})
-    columns = {"url": urls, "caption": captions}
-    for name in names:
-        if name not in (url_col, caption_col) and name not in columns:
-            column = table.column(name)
-            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-                column = _as_text(column, path, name)[0]
-            columns[name] = column
-    problems = {row: ("invalid_caption", caption_col, value) for row, value in bad_captions.items()}
-    problems.update({row: ("invalid_url", url_col, value) for row, value in bad_urls.items()})
-    if problems:
-        found = [problems.get(row) for row in range(len(table))]
-        columns[INPUT_STATUS] = pa.array([p and p[0] for p in found], pa.string())
-        columns[INPUT_ERROR] = pa.array(
-            [p and f"{path} row {row}: column {p[1]!r} is not UTF-8 text: {p[2][:80]!r}" for row, p in enumerate(found)],
-            pa.string())
-    return pa.table(columns)
+
+def count_rows(job: CountJob) -> Segments:
+    file = job.file
+    if file.rows is not None:  # parquet: known from the footer
+        return Segments(file, ((0, file.rows),))
+    if job.end is None:
+        return Segments(file, tuple(text_records.count_whole(file.path, file.fmt)))
+    return Segments(file, tuple(text_records.count_range(file.path, file.fmt, job.start, job.end)))
+
+
+def shard_specs(counted: list[Segments], samples_per_shard: int) -> list[ShardSpec]:
+    """Every shard of the run, in id order: each file (in input order) cut into pieces of
+    samples_per_shard rows, each piece told where its rows start."""
+    by_file: dict[int, tuple[InputFile, list[tuple[int, int]]]] = {}
+    for part in counted:
+        entry = by_file.setdefault(part.file.index, (part.file, []))
+        entry[1].extend(segment for segment in part.segments if segment[1] > 0)
+    specs: list[ShardSpec] = []
+    for index in sorted(by_file):
+        file, segments = by_file[index]
+        specs += _cut(file, sorted(segments), len(specs), samples_per_shard)
+    return specs
+
+
+def first_shards(inputs: list[InputFile], samples_per_shard: int) -> list[int]:
+    """The id of each file's first shard, when every file's row count is known (parquet)."""
+    firsts, shards = [], 0
+    for file in inputs:
+        firsts.append(shards)
+        shards += -(-file.rows // samples_per_shard)
+    return firsts
+
+
+def file_specs(file_and_first_shard: tuple[InputFile, int], samples_per_shard: int) -> list[ShardSpec]:
+    """The shards of one file whose rows are known (parquet), numbered from its first shard's id."""
+    file, first_shard = file_and_first_shard
+    return _cut(file, [(0, file.rows)], first_shard, samples_per_shard)
+
+
+def _cut(file: InputFile, segments: list[tuple[int, int]], first_shard: int, samples_per_shard: int) -> list[ShardSpec]:
+    offsets = [offset for offset, _rows in segments]
+    first_rows = [0]
+    for _offset, rows in segments:
+        first_rows.append(first_rows[-1] + rows)
+    total, specs = first_rows[-1], []
+    for first in range(0, total, samples_per_shard):
+        shard_id, rows = first_shard + len(specs), min(samples_per_shard, total - first)
+        if file.fmt == "parquet":
+            specs.append(ShardSpec(shard_id, file, first, rows))
+            continue
+        segment = bisect.bisect_right(first_rows, first) - 1
+        specs.append(ShardSpec(shard_id, file, first, rows, offsets[segment], first - first_rows[segment]))
+    return specs
+
+
+def read_shard_rows(spec: ShardSpec) -> list[dict]:
+    """The shard's rows, read from its input file, `url` and `caption` named so."""
+    file = spec.file
+    if file.fmt == "parquet":
+        rows = tables.read_parquet_rows(file.path, spec.first_row, spec.rows, file.url_col, file.caption_col)
+    else:
+        rows = tables.read_text_rows(file.path, file.fmt, spec.offset, spec.skip, spec.rows, file.url_col,
+                                     file.caption_col, spec.first_row)
+    if len(rows) != spec.rows:
+        raise ValueError(f"{file.path} changed during the run: shard {spec.shard_id} expected {spec.rows} rows "
+                         f"from row {spec.first_row}, found {len(rows)}")
+    return rows
+
+
+def finished_shards(out_dir: str) -> set[int]:
+    """Ids of the shards whose stats file exists (written last: the shard is complete), by one listing."""
+    found = set()
+    for path in files.match(files.join(out_dir, "*_stats.json")):
+        name = path.rpartition("/")[2][: -len("_stats.json")]
+        if name.isdigit() and len(name) >= layout.SHARD_ID_DIGITS:
+            found.add(int(name))
+    return found
+
+
+def plan_signature(identity: list[dict], samples_per_shard: int, url_col: str, caption_col: str) -> dict:
+    return {"inputs": identity, "samples_per_shard": samples_per_shard, "url_col": url_col,
+            "caption_col": caption_col}
+
+
+def check_plan(out_dir: str, signature: dict) -> bool:
+    """True when OUT already holds a run planned with this signature; a clear error when it
+    holds one planned from other inputs or flags; False for a new OUT."""
+    plan_path = files.join(out_dir, PLAN_DIR, "plan.json")
+    if not files.exists(plan_path):
+        return False
+    planned = files.read_json(plan_path)["signature"]
+    if planned != signature:
+        raise ValueError(f"{out_dir} holds a run planned {_plan_difference(planned, signature)}; use a new --out")
+    return True
+
+
+def record_plan(out_dir: str, signature: dict) -> None:
+    files.write_json(files.join(out_dir, PLAN_DIR, "plan.json"), {"signature": signature})
 
 
 def _when(seconds) -> str:
@@ -159,34 +218,3 @@ def _plan_difference(planned: dict, now: dict) -> str:
             return (f"from {item['path']} as it was then ({old['size']} bytes, modified {_when(old['mtime'])}); "
                     f"it has changed since ({item['size']} bytes, modified {_when(item['mtime'])})")
     return "with other inputs"
-
-
-def plan_shards(inputs: list[str], out_dir: str, samples_per_shard: int, input_format: str = "auto",
-                url_col: str = "url", caption_col: str = "auto") -> list[ShardSpec]:
-    """Split inputs into shard pieces under OUT/_inputs, or reuse the pieces of an earlier run."""
-    plan_dir = files.join(out_dir, PLAN_DIR)
-    plan_path = files.join(plan_dir, "plan.json")
-    signature = {"inputs": files.file_identity(inputs), "samples_per_shard": samples_per_shard,
-                 "url_col": url_col, "caption_col": caption_col}
-    if files.exists(plan_path):
-        plan = files.read_json(plan_path)
-        if plan["signature"] != signature:
-            raise ValueError(f"{out_dir} holds a run planned {_plan_difference(plan['signature'], signature)}; "
-                             f"use a new --out")
-        return [ShardSpec(**spec) for spec in plan["shards"]]
-    specs: list[ShardSpec] = []
-    for path in inputs:
-        table = normalize_columns(read_table(path, detect_format(path, input_format)), path, url_col, caption_col)
-        for start in range(0, table.num_rows, samples_per_shard):
-            piece = table.slice(start, samples_per_shard)
-            shard_id = len(specs)
-            piece_path = files.join(plan_dir, f"{layout.shard_name(shard_id)}.parquet")
-            files.write_parquet(piece_path, piece)
-            specs.append(ShardSpec(shard_id=shard_id, input_path=piece_path, rows=piece.num_rows))
-    # Written last: a launcher killed mid-planning re-plans from scratch next time.
-    files.write_json(plan_path, {"signature": signature, "shards": [dataclasses.asdict(s) for s in specs]})
-    return specs
-
-
-def read_piece(spec: ShardSpec) -> list[dict]:
-    return files.read_parquet(spec.input_path).to_pylist()

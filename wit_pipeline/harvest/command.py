@@ -20,7 +20,8 @@ from wit_pipeline.harvest.repeats import SiteRepeatConfig
 from wit_pipeline.harvest.sources import DEFAULT_ARCHIVE_SPLIT_BYTES, DEFAULT_MAX_RECORD_BYTES, HarvestSources
 from wit_pipeline.harvest.sources.crawl import CrawlConfig
 from wit_pipeline.harvest.sources.html import DEFAULT_TEXT_SOURCES, TEXT_SOURCES, parse_text_sources
-from wit_pipeline.harvest.sources.lists import URL_LIST_DIRECTORY, check_url_list
+from wit_pipeline.core.tables import check_columns
+from wit_pipeline.harvest.sources.lists import URL_LIST_DIRECTORY
 
 # What a directory given to --warc/--wat stands for.
 ARCHIVE_DIRECTORY = (("*.warc", "*.warc.gz", "*.wat", "*.wat.gz", "*.arc", "*.arc.gz"),)
@@ -151,7 +152,7 @@ def _sources(args) -> HarvestSources:
                        *files.expand_inputs(args.wat, "--wat", ARCHIVE_DIRECTORY)})
     url_lists = files.expand_inputs(args.url_list, "--url-list", URL_LIST_DIRECTORY)
     for path in url_lists:
-        check_url_list(path, args.input_format, args.url_col, args.caption_col)
+        check_columns(path, args.input_format, args.url_col, args.caption_col)
     seeds = files.expand_input(args.crawl_seeds, "--crawl-seeds") if args.crawl_seeds else None
     if not (archives or url_lists or seeds):
         raise ValueError("nothing to harvest: give --warc/--wat, --url-list or --crawl-seeds")
