@@ -274,7 +274,7 @@ def test_dedup_resumes_after_a_sigkill_while_resharding(lookalikes, tmp_path, ca
 
 
 def test_an_unfinished_plan_of_other_settings_is_cleared_and_a_finished_one_refused(tmp_path):
-    from dedup.command import PLAN_NAME, check_output, start_reshard
+    from dedup.reshard import PLAN_NAME, check_output, start_reshard
 
     out = tmp_path / "shards"
     out.mkdir()
