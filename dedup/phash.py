@@ -43,16 +43,6 @@ def hamming(a: int, b: int) -> int:
     return (int(a) ^ int(b)).bit_count()
 
 
-def hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """[len(a), len(b)] uint8 Hamming distances, computed in cache-sized chunks."""
-    a, b = as_array(a), as_array(b)
-    out = np.empty((len(a), len(b)), dtype=np.uint8)
-    for start in range(0, len(a), _ROWS_PER_CHUNK):
-        np.bitwise_count(np.bitwise_xor(a[start:start + _ROWS_PER_CHUNK, None], b[None, :]),
-                         out=out[start:start + _ROWS_PER_CHUNK])
-    return out
-
-
 def nearest_and_matches(a: np.ndarray, b: np.ndarray, max_distance: int):
     """For each row of a: (distance to and index of its nearest b, first index on ties), and
     every (i, j, distance) with distance <= max_distance — without materialising len(a) x len(b)."""

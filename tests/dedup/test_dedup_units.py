@@ -41,14 +41,16 @@ def test_band_layout_rejects_out_of_range():
         phash.band_layout(64)
 
 
-def test_hamming_matrix_matches_python_popcount():
+def test_nearest_and_matches_count_bits_like_python():
     rng = np.random.default_rng(0)
     a = rng.integers(0, 2**63, 300, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
     b = rng.integers(0, 2**63, 17, dtype=np.int64).astype(np.uint64)
-    m = phash.hamming_matrix(a, b)
+    b[3] = a[5] ^ np.uint64(0b101)
+    distance, index, (rows, cols, dists) = phash.nearest_and_matches(a, b, 2)
     for i in (0, 5, 299):
-        for j in (0, 16):
-            assert m[i, j] == phash.hamming(int(a[i]), int(b[j]))
+        expected = [phash.hamming(int(a[i]), int(x)) for x in b]
+        assert distance[i] == min(expected) and index[i] == expected.index(min(expected))
+    assert (rows.tolist(), cols.tolist(), dists.tolist()) == ([5], [3], [2])
 
 
 def _components(keys, edges):
