@@ -56,8 +56,8 @@ def main(args, beam_argv: list[str]) -> int:
         read_checkpoint(config.zero_shot_checkpoint)  # a file that is no checkpoint fails now, not after detection
     prep = phases.prepare(inputs, config.detection)
     feature_counts = phases.run_features(prep, beam_argv)
-    run_detection(prep, config.detection.out, beam_argv)
     evals = phases.load_eval_features(prep)
+    run_detection(prep, config.detection.out, beam_argv)
     report = report_lib.build_report(config.detection.out, prep, evals,
                                      zero_shot_checkpoint=config.zero_shot_checkpoint,
                                      report_pairs=config.detection.report_pairs, features=feature_counts)

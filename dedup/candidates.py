@@ -1,77 +1,124 @@
-"""Candidate duplicate pairs inside the set, and the groups they form.
+"""Candidate duplicate pairs inside the set, as plain functions over feature tables.
 
-Three kinds of pairs: identical sha256 of the stored image bytes (`exact_duplicate`),
-pHash within `--phash-distance` (`near_duplicate_phash`, LSH buckets checked exactly),
-and, with `--within-similarity`, CLIP embeddings at least that similar
-(`near_duplicate_embedding`). Each comes with the node info of both samples: (key,
-shard, original pixels).
+Three kinds, each found by grouping, never by listing all pairs:
+
+- `exact_duplicate`: identical sha256 of the image bytes stored in the shard (the bytes
+  training reads; not the shard parquet's `sha256`, which is of the original download:
+  one original always gives the same stored bytes, and two originals that differ only in
+  what resizing and re-encoding drop give the same stored bytes too). Grouped by hash:
+  one star per group.
+- `near_duplicate_phash`: pHash within `--phash-distance`. Identical hashes are grouped
+  first (one star, and one bucket member for the group); the distinct hashes meet in
+  multi-index buckets (`dedup.phash`) and are checked exactly there.
+- `near_duplicate_embedding` (`--within-similarity`): cosine at least that high, inside
+  the clusters of `dedup.semantic`.
+
+A pair is (node, node, kind); a node is `dedup.clusters.node(key, pixels, shard index)`.
+A sample's removal reason is the strictest kind of pair it is in (`reason_entries`).
 """
 from __future__ import annotations
 
-import numpy as np
-
-from dedup import clusters, phash as phash_lib, search
+from dedup import clusters, phash as phash_lib, semantic
 from dedup.store import FeatureTable, shard_embedding_path
 
 
-def sha_entries(block):
+def _nodes(block, shard_index: dict[str, int]):
     tar, table = block
-    for key, sha, pixels, ok in zip(table.keys, table.sha256, table.pixels, table.ok):
+    index = shard_index[tar]
+    for row, (key, pixels, ok) in enumerate(zip(table.keys, table.pixels, table.ok)):
         if ok:
-            yield str(sha), (str(key), tar, int(pixels))
+            yield row, clusters.node(key, pixels, index)
 
 
-def exact_edges(item):
+def sha_entries(block, shard_index):
+    table = block[1]
+    for row, node in _nodes(block, shard_index):
+        yield str(table.sha256[row]), node
+
+
+def phash_entries(block, shard_index):
+    table = block[1]
+    for row, node in _nodes(block, shard_index):
+        yield phash_lib.to_signed(int(table.phash[row])), node
+
+
+def group_pairs(item, kind: int):
+    """A group of samples with one hash: the star joining them."""
     _, members = item
-    members = sorted(members)
-    first = members[0]
-    for other in members[1:]:
-        yield clusters.Edge(first[0], other[0], "exact_duplicate", 0.0), first, other
+    for a, b in clusters.star_pairs(members):
+        yield a, b, kind
 
 
-def band_entries(block, layout):
-    tar, table = block
-    for key, value, pixels, ok in zip(table.keys, table.phash, table.pixels, table.ok):
-        if ok:
-            # Hex, not int: Beam's integer coder is signed 64-bit.
-            for band in phash_lib.band_values(int(value), layout):
-                yield band, (str(key), phash_lib.to_hex(int(value)), tar, int(pixels))
+def representative(item):
+    """(hash, smallest node) of a group of identical pHashes: its one bucket member."""
+    value, members = item
+    return value, min(members)
 
 
-def phash_edges(item, max_distance):
-    _, members = item
-    info = {m[0]: (m[0], m[2], m[3]) for m in members}
-    edges = phash_lib.near_edges_in_bucket([(m[0], phash_lib.parse_hex(m[1])) for m in members], max_distance)
-    for a, b, distance in edges:
-        yield clusters.Edge(a, b, "near_duplicate_phash", float(distance)), info[a], info[b]
+def bucket_entries(item, pair_masks):
+    value, node = item
+    unsigned = phash_lib.from_signed(value)
+    for number, bits in phash_lib.index_keys(unsigned, pair_masks):
+        yield (number, bits), (value, node)
 
 
-def embedding_edges(pair, tag, threshold, device):
-    tar_a, tar_b = pair
-    a = FeatureTable.load(shard_embedding_path(tar_a, tag))
-    a = a.select(a.ok)
-    b = a if tar_b == tar_a else FeatureTable.load(shard_embedding_path(tar_b, tag))
-    b = b.select(b.ok)
-    import torch
+def bucket_pairs(item, pair_masks, max_distance: int):
+    (number, _), members = item
+    members = [(phash_lib.from_signed(value), node) for value, node in members]
+    for a, b in phash_lib.bucket_pairs(members, number, pair_masks, max_distance):
+        yield a, b, clusters.PHASH
 
+
+def reason_entries(pair):
+    a, b, kind = pair
+    yield a, kind
+    yield b, kind
+
+
+def removal(item):
+    """The join of a node's survivor(s) and its strictest pair kind -> ((key, shard index),
+    (reason, survivor key)) when the node is not its group's survivor."""
+    node, joined = item
+    roots = joined["root"]
+    if not roots or min(roots) == node:
+        return
+    survivor = min(roots)
+    yield (node[1], node[2]), (clusters.REASONS[min(joined["kind"])], survivor[1])
+
+
+# ---------------------------------------------------------------- embeddings, by partition
+
+def _embedded(tar: str, tag: str) -> FeatureTable:
+    table = FeatureTable.load(shard_embedding_path(tar, tag))
+    return table.select(table.ok)
+
+
+def count_embedded(tar: str, tag: str) -> int:
+    return len(_embedded(tar, tag))
+
+
+def sample_rows(tar: str, tag: str, total: int, cluster_size: int):
+    """(key, float32 embedding) of the shard's rows in the k-means sample."""
+    table = _embedded(tar, tag)
+    clusters_wanted = semantic.cluster_count(total, cluster_size)
+    for row in semantic.in_sample(table.keys, total, clusters_wanted).nonzero()[0]:
+        yield str(table.keys[row]), table.embeddings[row].astype("float32")
+
+
+def assigned_rows(tar: str, tag: str, shard_index: dict[str, int], centroids):
+    """(cluster, (node, its clusters, float16 embedding bytes)) for each cluster of each row."""
+    table = _embedded(tar, tag)
+    index = shard_index[tar]
+    for row, member_of in enumerate(semantic.assign(table.embeddings, centroids)):
+        entry = (clusters.node(table.keys[row], table.pixels[row], index), member_of,
+                 table.embeddings[row].tobytes())
+        for cluster in member_of:
+            yield cluster, entry
+
+
+def cluster_pairs(item, threshold: float, device: str):
     from dedup.embed import resolve_device
 
-    hits = search.pairs_above(torch.from_numpy(a.embeddings.astype(np.float32)),
-                              torch.from_numpy(b.embeddings.astype(np.float32)),
-                              threshold, resolve_device(device), upper_only=tar_a == tar_b)
-    for i, j, sim in hits:
-        yield (clusters.Edge(str(a.keys[i]), str(b.keys[j]), "near_duplicate_embedding", float(sim)),
-               (str(a.keys[i]), tar_a, int(a.pixels[i])), (str(b.keys[j]), tar_b, int(b.pixels[j])))
-
-
-def resolve(edges):
-    """Edges with node info -> (key, (reason, shard, detail)) for every non-survivor."""
-    info = {}
-    plain = []
-    for edge, node_a, node_b in edges:
-        plain.append(edge)
-        info[node_a[0]] = node_a
-        info[node_b[0]] = node_b
-    pixels = {key: node[2] for key, node in info.items()}
-    for removal in clusters.resolve(plain, pixels):
-        yield removal.key, (removal.reason, info[removal.key][1], removal.duplicate_of)
+    cluster, members = item
+    for a, b in semantic.cluster_pairs(cluster, list(members), threshold, resolve_device(device)):
+        yield a, b, clusters.EMBEDDING

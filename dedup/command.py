@@ -6,14 +6,13 @@ pipelines: phase 1 computes what is not cached (`dedup.phases.run_features`); ph
 (`ReadFeatureTables`, then `Audit`, `FindDuplicates` and `WriteRemovals` on the same
 blocks); phase 3 re-shards what is kept into `OUT/shards/` (`WriteFilteredShards`),
 original keys and metadata rows carried over. `OUT/audit/` holds the audit of the input
-(report, overlap and nearest parquet per eval set) and what was removed, with why
-(`dedup.removals`). Resuming an interrupted re-shard: `dedup.reshard`.
+(report, overlap and nearest parquet per eval set) and what was removed, with why, one
+file per input shard (`dedup.removals`); the launcher reads only their summary. Resuming an interrupted re-shard: `dedup.reshard`.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import time
 
 from dedup import phases, removals, reshard
@@ -61,7 +60,7 @@ class DedupConfig:
 
 
 def run_detection(prep: phases.Prepared, config: DedupConfig, beam_argv: list[str]) -> None:
-    """Phase 2: the audit, plus duplicates inside the set, writing `removed.parquet`."""
+    """Phase 2: the audit, plus duplicates inside the set, writing the removal files."""
     from dedup.pipeline import Audit, FindDuplicates, ReadFeatureTables, WriteRemovals
 
     audit_dir = config.audit_dir
@@ -72,23 +71,26 @@ def run_detection(prep: phases.Prepared, config: DedupConfig, beam_argv: list[st
         blocks = p | "Shard tables" >> ReadFeatureTables(prep.shards, prep.tag)
         detected = blocks | "Audit" >> Audit(prep.config, prep.eval_cache, audit_dir)
         duplicates = blocks | "Duplicates" >> FindDuplicates(
-            config.detection.phash_distance, config.within_similarity, prep.shards, prep.tag, config.detection.device)
-        (blocks, detected["matches"], duplicates) | "Removals" >> WriteRemovals(audit_dir)
+            prep.shards, prep.tag, config.detection.phash_distance, config.within_similarity,
+            config.detection.device)
+        (blocks, detected["matches"], duplicates) | "Removals" >> WriteRemovals(prep.shards, audit_dir)
 
-    phases.run_pipeline(beam_argv, build, "detect")
+    unsettled = phases.run_pipeline(beam_argv, build, "detect").get("unsettled_pairs", 0)
+    if unsettled:
+        print(f"detect: {unsettled:,} pair(s) of long chains were left by the star rounds and joined by "
+              "union-find on one worker", flush=True)
 
 
-def run_reshard(prep: phases.Prepared, config: DedupConfig, beam_argv: list[str], command: str) -> dict:
+def run_reshard(prep: phases.Prepared, config: DedupConfig, beam_argv: list[str], command: str,
+                removed_digest: str) -> dict:
     from dedup.pipeline import WriteFilteredShards
-    from shards.writer import write_totals
 
     started = time.time()
-    removed_path = files.join(config.audit_dir, "removed.parquet")
-    plan = {"command": command, "removed_sha256": hashlib.sha256(files.read_bytes(removed_path)).hexdigest()}
+    plan = {"command": command, "removed_sha256": removed_digest}
     reshard.start_reshard(config.shards_out, plan)
     phases.run_pipeline(beam_argv, lambda p: p | "Filter" >> WriteFilteredShards(
-        prep.shards, prep.tag, removed_path, config.shards_out, config.samples_per_shard), "reshard")
-    totals = write_totals(config.shards_out)
+        prep.shards, prep.tag, config.audit_dir, config.shards_out, config.samples_per_shard), "reshard")
+    totals = files.read_json(files.join(config.shards_out, "stats.json"))
     reshard.finish_reshard(config.shards_out, plan)
     print(f"reshard: {totals['successes']:,} samples in {totals['shards']} shard(s) -> {config.shards_out} "
           f"({time.time() - started:.1f}s)", flush=True)
@@ -109,15 +111,12 @@ def main(args, beam_argv: list[str]) -> int:
     phases.check_device_present(config.detection, beam_argv)
     prep = phases.prepare(inputs, config.detection)
     feature_counts = phases.run_features(prep, beam_argv)
-    run_detection(prep, config, beam_argv)
     evals = phases.load_eval_features(prep)
-    removed = files.read_parquet(files.join(config.audit_dir, "removed.parquet"))
-    by_reason = {reason: 0 for reason in removals.REASON_ORDER}
-    for reason in removed.column("reason").to_pylist():
-        by_reason[reason] += 1
-    totals = run_reshard(prep, config, beam_argv, command)
+    run_detection(prep, config, beam_argv)
+    removed = removals.read_summary(config.audit_dir)
+    totals = run_reshard(prep, config, beam_argv, command, removed["sha256"])
     extra = {
-        "duplicates": {"removed": removed.num_rows, "removed_by_reason": by_reason,
+        "duplicates": {"removed": removed["removed"], "removed_by_reason": removed["removed_by_reason"],
                        "within_similarity": config.within_similarity},
         "filtered": {"input_samples": None, "kept": totals["successes"], "shards": totals["shards"],
                      "out": config.shards_out},
@@ -133,7 +132,7 @@ def main(args, beam_argv: list[str]) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_detection_arguments(parser, eval_required=False)
     parser.add_argument("--within-similarity", type=float, default=None, metavar="FLOAT",
-                        help="also remove pairs inside the set with CLIP cosine similarity >= FLOAT "
-                             "(off by default: compares every pair of shards)")
+                        help="also remove pairs inside the set with CLIP cosine similarity >= FLOAT, searched "
+                             "inside k-means clusters of the embeddings (off by default)")
     parser.add_argument("--samples-per-shard", type=int, default=DEFAULT_SAMPLES_PER_SHARD,
                         help="samples per output shard (default 10000)")

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 
 from dedup import search
 from dedup.weights import check_device, is_random_init
+from wit_pipeline.core import files
 
 DEFAULT_SIMILARITY_THRESHOLD = 0.95
 DEFAULT_PHASH_DISTANCE = 4
-
-
-def default_cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "wit", "eval-embeddings")
+# Under OUT by default: a cluster's workers write the eval tables where the launcher and the
+# next phase read them, which a worker's own ~/.cache is not.
+DEFAULT_CACHE_NAME = "eval-cache"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +72,8 @@ class DetectionConfig:
             batch_size=args.batch_size, share_model_across_processes=args.share_model_across_processes,
             similarity_threshold=DEFAULT_SIMILARITY_THRESHOLD if threshold is None else threshold,
             phash_distance=args.phash_distance, top_k=args.top_k,
-            search_backend=args.search_backend, cache_dir=args.cache_dir, report_pairs=args.report_pairs)
+            search_backend=args.search_backend, report_pairs=args.report_pairs,
+            cache_dir=args.cache_dir or files.join(args.out, DEFAULT_CACHE_NAME))
         config.validate()
         return config
 
@@ -102,8 +101,9 @@ def add_detection_arguments(parser: argparse.ArgumentParser, eval_required: bool
     parser.add_argument("--batch-size", type=int, default=64, help="embedding batch size (default 64)")
     parser.add_argument("--search-backend", default="auto", choices=search.BACKENDS,
                         help="exact search: torch (bf16 candidates, fp32 rescoring) or faiss (flat IP index)")
-    parser.add_argument("--cache-dir", default=default_cache_dir(),
-                        help="eval-set embedding cache (default ~/.cache/wit/eval-embeddings)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="eval-set embedding cache, any path the workers can write and the launcher read "
+                             "(local or gs://, s3://, ...; default OUT/eval-cache)")
     parser.add_argument("--share-model-across-processes", action="store_true",
                         help="one model per machine instead of per worker process (Beam's multi-process sharing)")
     parser.add_argument("--report-pairs", type=int, default=50,

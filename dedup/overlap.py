@@ -19,6 +19,7 @@ class EvalFeatures:
     name: str
     table: FeatureTable        # decodable images only
     undecodable: tuple[tuple[str, str], ...]
+    problems: tuple[str, ...] = ()   # ids seen twice
 
 
 def load_block(tar: str, tag: str) -> tuple[str, FeatureTable]:
@@ -32,7 +33,7 @@ def load_eval(name: str, path: str) -> tuple[str, EvalFeatures]:
     table = FeatureTable.load(path)
     ok = table.ok
     undecodable = tuple((str(k), str(e)) for k, e in zip(table.keys[~ok], table.errors[~ok]))
-    return name, EvalFeatures(name, table.select(ok), undecodable)
+    return name, EvalFeatures(name, table.select(ok), undecodable, tuple(table.unreadable_errors.tolist()))
 
 
 def count_block(block) -> dict:

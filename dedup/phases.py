@@ -19,10 +19,11 @@ import time
 
 from dedup import overlap
 from dedup.config import DetectionConfig
-from dedup.store import FeatureWork, eval_cache_path, shard_embedding_path
+from dedup.store import (DUPLICATE_ID, FeatureWork, eval_cache_path, eval_listing_key, existing_tables,
+                         shard_embedding_path)
 from dedup.weights import EMBEDDINGS_OFF_REASON, download_failed_message, phash_only_tag
 from wit_pipeline.clip import evalsets
-from wit_pipeline.core import files
+from wit_pipeline.core import counters, files
 from wit_pipeline.core.options import is_local_runner, make_pipeline, pipeline_options, stop_if_dry_run
 
 
@@ -89,21 +90,21 @@ def prepare(inputs: Inputs, config: DetectionConfig) -> Prepared:
         tag, dim, preprocess = phash_only_tag(), 0, None
     eval_cache = {}
     for name, eval_set in inputs.eval_sets.items():
-        started = time.time()
-        digest = evalsets.content_hash(eval_set)
+        digest = eval_listing_key(eval_set)
         eval_cache[name] = eval_cache_path(config.cache_dir, digest, tag)
-        print(f"eval set {name}: {len(eval_set.parts)} part(s), content {digest[:12]} "
-              f"({time.time() - started:.1f}s)", flush=True)
+        print(f"eval set {name}: {len(eval_set.parts)} part(s), listing {digest[:12]}", flush=True)
     return Prepared(config, inputs.shards, inputs.eval_sets, tag, dim, preprocess, eval_cache)
 
 
-def run_pipeline(beam_argv: list[str], build, label: str):
-    """Runs one pipeline whose transforms `build(pipeline)` applies; stops on a dry run."""
+def run_pipeline(beam_argv: list[str], build, label: str) -> dict[str, int]:
+    """Runs one pipeline whose transforms `build(pipeline)` applies; stops on a dry run.
+    Returns its `wit.dedup` counters."""
     started = time.time()
     with make_pipeline(pipeline_options(beam_argv)) as p:
         build(p)
     stop_if_dry_run(p.options)
     print(f"{label}: done in {time.time() - started:.1f}s", flush=True)
+    return counters.read_counters(p.result, "dedup")
 
 
 def run_features(prep: Prepared, beam_argv: list[str]) -> dict:
@@ -111,9 +112,10 @@ def run_features(prep: Prepared, beam_argv: list[str]) -> dict:
     from dedup.pipeline import ComputeFeatures
 
     work = []
+    written = existing_tables(prep.shards, prep.tag)
     for tar in prep.shards:
         path = shard_embedding_path(tar, prep.tag)
-        if not files.exists(path):
+        if path not in written:
             work.append(FeatureWork(path, shard=tar))
     todo_shards = len(work)
     todo_evals = 0
@@ -135,4 +137,14 @@ def run_features(prep: Prepared, beam_argv: list[str]) -> dict:
 
 
 def load_eval_features(prep: Prepared) -> dict[str, overlap.EvalFeatures]:
-    return dict(overlap.load_eval(name, path) for name, path in prep.eval_cache.items())
+    """The eval tables phase 1 wrote; an eval set naming two images alike, or holding no
+    image, is refused here (the launcher reads no eval image to know it earlier)."""
+    evals = {}
+    for name, path in prep.eval_cache.items():
+        _, evals[name] = overlap.load_eval(name, path)
+        twice = [error for error in evals[name].problems if error.endswith(DUPLICATE_ID)]
+        if twice:
+            raise ValueError(f"eval set {name}: {twice[0]}")
+        if len(evals[name].table) + len(evals[name].undecodable) == 0:
+            raise ValueError(f"eval set {name}: {prep.eval_sets[name].path!r} holds no image")
+    return evals

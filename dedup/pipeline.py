@@ -7,8 +7,10 @@
 - `ReadFeatureTables`: the shard tables, one block per shard.
 - `Audit` = `DetectOverlap` (shard tables streamed past the eval tables, a side input;
   per-eval nearest neighbours merged by a combiner) + `WriteOverlap` + `WriteDatasetCounts`.
-- `FindDuplicates`: duplicate groups inside the set and the samples they remove.
-- `WriteRemovals`: every removed sample with its reason.
+- `FindDuplicates`: duplicate groups inside the set and the samples they remove (candidate
+  pairs by grouping, `EmbeddingPairs` by k-means partition, `ConnectedComponents` by
+  large-star/small-star rounds).
+- `WriteRemovals`: every removed sample with its reason, one file per input shard.
 - `WriteFilteredShards`: the kept samples re-sharded.
 
 `wit audit` runs `ComputeFeatures`, then `ReadFeatureTables | Audit`; `wit dedup` chains
@@ -17,14 +19,14 @@ runs `WriteFilteredShards`. The logic lives in plain modules; these only wire it
 """
 from __future__ import annotations
 
-import itertools
-
 import apache_beam as beam
 
-from dedup import candidates, features as features_lib, overlap, removals, reshard
+from dedup import candidates, clusters, features as features_lib, overlap, phash as phash_lib, removals, reshard
+from dedup import semantic
 from dedup.config import DetectionConfig
-from dedup.store import FeatureTable, FeatureWork, read_work_images, shard_embedding_path, write_table
+from dedup.store import FeatureWork, read_work_images, write_table
 from shards.reader import ReadProblem
+from shards.writer import sum_stats
 from wit_pipeline.core import counters, files
 
 # ---------------------------------------------------------------- phase 1: features
@@ -224,91 +226,163 @@ class Audit(beam.PTransform):
 
 # ---------------------------------------------------------------- duplicates and removals
 
-class FindDuplicates(beam.PTransform):
-    """Shard blocks -> (key, (reason, shard, survivor key)) for each duplicate removed.
+def _count_unsettled(item):
+    counters.count("dedup", "unsettled_pairs")
+    return item[1]
 
-    sha256 groups and pHash LSH buckets are GroupByKeys; the (few) edges they produce are
-    gathered in one place to form clusters transitively. The optional embedding pass
-    compares every pair of shards (quadratic in shards; exact).
+
+class ConnectedComponents(beam.PTransform):
+    """(node, node) pairs -> (node, survivor) for every node whose group's smallest node
+    is another: `rounds` large-star/small-star rounds (`dedup.clusters`), then union-find
+    over the pairs still touching an unsettled node (none, unless a chain is very long)."""
+
+    def __init__(self, rounds: int = clusters.ROUNDS):
+        super().__init__()
+        self._rounds = rounds
+
+    def expand(self, pairs):
+        both_ways = pairs | "Both ways" >> beam.FlatMap(lambda pair: (pair, pair[::-1]))
+        for round_ in range(self._rounds):
+            both_ways = (both_ways | f"Group {round_}L" >> beam.GroupByKey()
+                         | f"Large star {round_}" >> beam.FlatMap(clusters.large_star)
+                         | f"Group {round_}S" >> beam.GroupByKey()
+                         | f"Small star {round_}" >> beam.FlatMap(clusters.small_star))
+        settled = (both_ways | "Group settled" >> beam.GroupByKey()
+                   | "Settle" >> beam.FlatMap(clusters.settle))
+        remaining = (settled | "Open pairs" >> beam.Filter(lambda item: item[0] == "open")
+                     | "Pairs" >> beam.Map(_count_unsettled)
+                     | "Gather open pairs" >> beam.combiners.ToList()
+                     | "Union-find" >> beam.Map(clusters.resolve_remaining))
+        leaves = settled | "Leaves" >> beam.Filter(lambda item: item[0] == "leaf")
+        once = pairs.pipeline | "Remaining once" >> beam.Create([("remaining", None)])
+        return ((leaves, once) | "Leaves and remaining" >> beam.Flatten()
+                | "Survivors" >> beam.FlatMap(clusters.survivors, beam.pvalue.AsSingleton(remaining)))
+
+
+class EmbeddingPairs(beam.PTransform):
+    """Shard tars -> (node, node, kind) pairs of embeddings at least `threshold` similar,
+    searched exactly inside k-means clusters (`dedup.semantic`). Each step reads the shard
+    tables itself, so no whole table passes through a shuffle; only the clusters do."""
+
+    def __init__(self, tag: str, shard_index: dict[str, int], threshold: float, device: str,
+                 cluster_size: int = semantic.CLUSTER_SIZE):
+        super().__init__()
+        self._tag, self._shard_index, self._threshold = tag, shard_index, threshold
+        self._device, self._cluster_size = device, cluster_size
+
+    def expand(self, tars):
+        tag, cluster_size = self._tag, self._cluster_size
+        total = (tars | "Count embedded" >> beam.Map(candidates.count_embedded, tag=tag)
+                 | "Total" >> beam.CombineGlobally(sum))
+        centroids = (tars | "Sample" >> beam.FlatMap(candidates.sample_rows, tag=tag, cluster_size=cluster_size,
+                                                     total=beam.pvalue.AsSingleton(total))
+                     | "Gather sample" >> beam.combiners.ToList()
+                     | "k-means" >> beam.Map(lambda sample, total: semantic.train_centroids(
+                         sample, semantic.cluster_count(total, cluster_size)), total=beam.pvalue.AsSingleton(total)))
+        return (tars | "Assign" >> beam.FlatMap(candidates.assigned_rows, tag=tag, shard_index=self._shard_index,
+                                                centroids=beam.pvalue.AsSingleton(centroids))
+                | "Group clusters" >> beam.GroupByKey()
+                | "Search clusters" >> beam.FlatMap(candidates.cluster_pairs, threshold=self._threshold,
+                                                    device=self._device))
+
+
+class FindDuplicates(beam.PTransform):
+    """Shard blocks -> ((key, shard index), (reason, survivor key)) for each duplicate removed.
+
+    Candidate pairs come from groupings (sha256, identical pHash, multi-index pHash buckets,
+    embedding clusters; `dedup.candidates`), their groups from `ConnectedComponents`; no
+    step holds more than one group, bucket or cluster.
     """
 
-    def __init__(self, phash_distance: int, within_similarity: float | None = None, shards=(), tag="",
-                 device="cpu"):
+    def __init__(self, shards: list[str], tag: str, phash_distance: int, within_similarity: float | None = None,
+                 device: str = "cpu", rounds: int = clusters.ROUNDS, cluster_size: int = semantic.CLUSTER_SIZE):
         super().__init__()
-        self._phash_distance = phash_distance
-        self._within_similarity = within_similarity
-        self._shards = list(shards)
-        self._tag = tag
-        self._device = device
+        self._shards, self._tag = list(shards), tag
+        self._shard_index = {tar: index for index, tar in enumerate(self._shards)}
+        self._phash_distance, self._within_similarity = phash_distance, within_similarity
+        self._device, self._rounds, self._cluster_size = device, rounds, cluster_size
 
     def expand(self, blocks):
-        from dedup import phash as phash_lib
-
-        layout = phash_lib.band_layout(self._phash_distance)
-        exact = (blocks | "sha256" >> beam.FlatMap(candidates.sha_entries)
-                 | "Group sha256" >> beam.GroupByKey()
-                 | "Exact edges" >> beam.FlatMap(candidates.exact_edges))
-        near = (blocks | "pHash bands" >> beam.FlatMap(candidates.band_entries, layout=layout)
-                | "Group bands" >> beam.GroupByKey()
-                | "pHash edges" >> beam.FlatMap(candidates.phash_edges, max_distance=self._phash_distance))
-        edges = [exact, near]
+        masks = phash_lib.band_pairs(phash_lib.band_layout(self._phash_distance))
+        exact = (blocks | "sha256" >> beam.FlatMap(candidates.sha_entries, shard_index=self._shard_index)
+                 | "Group sha256" >> beam.GroupByKey())
+        identical = (blocks | "pHash" >> beam.FlatMap(candidates.phash_entries, shard_index=self._shard_index)
+                     | "Group pHash" >> beam.GroupByKey())
+        near = (identical | "Representatives" >> beam.Map(candidates.representative)
+                | "Bucket keys" >> beam.FlatMap(candidates.bucket_entries, pair_masks=masks)
+                | "Group buckets" >> beam.GroupByKey()
+                | "Bucket pairs" >> beam.FlatMap(candidates.bucket_pairs, pair_masks=masks,
+                                                 max_distance=self._phash_distance))
+        pairs = [exact | "Exact pairs" >> beam.FlatMap(candidates.group_pairs, kind=clusters.EXACT),
+                 identical | "Identical pHash pairs" >> beam.FlatMap(candidates.group_pairs, kind=clusters.PHASH),
+                 near]
         if self._within_similarity is not None:
-            pairs = list(itertools.combinations_with_replacement(self._shards, 2))
-            edges.append(blocks.pipeline | "Shard pairs" >> beam.Create(pairs)
-                         | "Embedding edges" >> beam.FlatMap(candidates.embedding_edges, tag=self._tag,
-                                                             threshold=self._within_similarity,
-                                                             device=self._device))
-        return (edges | "All edges" >> beam.Flatten()
-                | "Gather edges" >> beam.combiners.ToList()
-                | "Clusters" >> beam.FlatMap(candidates.resolve))
+            pairs.append(blocks | "Tars" >> beam.Map(lambda block: block[0])
+                         | "Embeddings" >> EmbeddingPairs(self._tag, self._shard_index, self._within_similarity,
+                                                          self._device, self._cluster_size))
+        pairs = pairs | "All pairs" >> beam.Flatten()
+        kinds = pairs | "Kinds" >> beam.FlatMap(candidates.reason_entries)
+        roots = (pairs | "Nodes" >> beam.Map(lambda pair: pair[:2])
+                 | "Groups" >> ConnectedComponents(self._rounds))
+        return ({"root": roots, "kind": kinds} | "Join" >> beam.CoGroupByKey()
+                | "Removals" >> beam.FlatMap(candidates.removal))
 
 
 class WriteRemovals(beam.PTransform):
-    """(blocks, overlap matches, duplicates) -> `removed.parquet` in out_dir: every removed
-    key with its first reason."""
+    """(blocks, overlap matches, duplicates) -> `removed/NNNNN.parquet` per input shard and
+    `removed/_summary.json` (`dedup.removals`): every removed sample with its first reason."""
 
-    def __init__(self, out_dir: str):
+    def __init__(self, shards: list[str], audit_dir: str):
         super().__init__()
-        self._out_dir = out_dir
+        self._shards, self._audit_dir = list(shards), audit_dir
+        self._shard_index = {tar: index for index, tar in enumerate(self._shards)}
 
     def expand(self, inputs):
         blocks, matches, duplicates = inputs
-        path = files.join(self._out_dir, "removed.parquet")
-        undecodable = blocks | "Undecodable" >> beam.FlatMap(removals.undecodable_removals)
-        unreadable = blocks | "Unreadable keys" >> beam.FlatMap(removals.unreadable_removals)
-        overlapping = matches | "Overlapping keys" >> beam.FlatMap(removals.overlap_removals)
-        return ((duplicates, overlapping, undecodable, unreadable) | "All removals" >> beam.Flatten()
-                | "One reason per key" >> beam.CombinePerKey(removals.first_reason)
-                | "Gather removals" >> beam.combiners.ToList()
-                | "Write removed" >> beam.Map(lambda rows: files.write_parquet(path, removals.removed_table(rows))))
+        index, shards, audit_dir = self._shard_index, self._shards, self._audit_dir
+        undecodable = blocks | "Undecodable" >> beam.FlatMap(
+            lambda block: (((key, index[block[0]]), why) for key, why in removals.undecodable(*block)))
+        unreadable = blocks | "Unreadable" >> beam.FlatMap(
+            lambda block: (((key, index[block[0]]), why) for key, why in removals.unreadable(*block)))
+        overlapping = matches | "Overlapping" >> beam.FlatMap(
+            lambda item: (((key, index[tar]), ("eval_overlap", f"{item[0]}:{eval_id}"))
+                          for eval_id, key, tar, _, _ in item[1]))
+        seeds = blocks | "Every shard" >> beam.Map(lambda block: (index[block[0]], None))
+        by_shard = ((duplicates, overlapping, undecodable, unreadable) | "All removals" >> beam.Flatten()
+                    | "One reason per sample" >> beam.CombinePerKey(removals.first_reason)
+                    | "By shard" >> beam.MapTuple(lambda sample, why: (sample[1], (sample[0], why))))
+        return ((by_shard, seeds) | "With every shard" >> beam.Flatten()
+                | "Group by shard" >> beam.GroupByKey()
+                | "Write files" >> beam.MapTuple(lambda i, rows: removals.write_shard_removals(
+                    audit_dir, i, shards[i], [row for row in rows if row is not None]))
+                | "Summary" >> beam.CombineGlobally(removals.merge_summaries)
+                | "Write summary" >> beam.Map(lambda merged: removals.write_summary(audit_dir, merged)))
 
 
 # ---------------------------------------------------------------- re-sharding
 
 class WriteFilteredShards(beam.PTransform):
-    """The pipeline root -> `out_dir/NNNNN.tar` of the kept samples: each shard's keys
-    (from its feature table) less the removed keys of `removed_path`."""
+    """The pipeline root -> `out_dir/NNNNN.tar` (+ parquet, stats) of the kept samples and
+    `out_dir/stats.json`: each input shard's keys less its removal file (`dedup.reshard`)."""
 
-    def __init__(self, shards: list[str], tag: str, removed_path: str, out_dir: str, samples_per_shard: int):
+    def __init__(self, shards: list[str], tag: str, audit_dir: str, out_dir: str, samples_per_shard: int):
         super().__init__()
-        self._shards, self._tag, self._removed_path = shards, tag, removed_path
-        self._out_dir = out_dir
-        self._samples_per_shard = samples_per_shard
+        self._shards, self._tag, self._audit_dir = list(shards), tag, audit_dir
+        self._out_dir, self._samples_per_shard = out_dir, samples_per_shard
 
     def expand(self, root):
-        tag = self._tag
-        all_keys = (root | "Shards" >> beam.Create(self._shards)
-                    | "Keys" >> beam.Map(lambda tar: (tar, [str(k) for k in FeatureTable.load(
-                        shard_embedding_path(tar, tag)).keys])))
-        removed = (root | "Removed file" >> beam.Create([self._removed_path])
-                   | "Removed rows" >> beam.FlatMap(lambda path: (
-                       (row["shard"], row["key"]) for row in files.read_parquet(path).to_pylist())))
-        kept = ({"keys": all_keys, "removed": removed} | "Join" >> beam.CoGroupByKey()
-                | "Kept keys" >> beam.Map(reshard.kept_keys))
-        offsets = (kept | "Counts" >> beam.MapTuple(lambda tar, keys: (tar, len(keys)))
-                   | "All counts" >> beam.combiners.ToList()
-                   | "Offsets" >> beam.Map(reshard.offsets))
-        return (kept | "Assign" >> beam.FlatMap(reshard.assign, offsets=beam.pvalue.AsSingleton(offsets),
-                                                samples_per_shard=self._samples_per_shard)
-                | "Group by output shard" >> beam.GroupByKey()
-                | "Write shards" >> beam.Map(reshard.write_shard, out_dir=self._out_dir))
+        shards, tag, audit_dir, out_dir, per_shard = (self._shards, self._tag, self._audit_dir, self._out_dir,
+                                                      self._samples_per_shard)
+        starts = (root | "Shards" >> beam.Create(list(enumerate(shards)))
+                  | "Kept counts" >> beam.MapTuple(lambda i, tar: (i, len(reshard.kept_keys(i, tar, tag, audit_dir))))
+                  | "All counts" >> beam.combiners.ToList()
+                  | "Offsets" >> beam.Map(reshard.offsets))
+        return (starts | "Output shards" >> beam.FlatMap(reshard.output_shard_ids, samples_per_shard=per_shard)
+                | "Spread" >> beam.Reshuffle()
+                | "Write shards" >> beam.Map(
+                    lambda shard_id, starts: reshard.write_output_shard(shard_id, reshard.output_members(
+                        shard_id, starts, shards, tag, audit_dir, per_shard), out_dir),
+                    starts=beam.pvalue.AsSingleton(starts))
+                | "All stats" >> beam.combiners.ToList()
+                | "Write totals" >> beam.Map(lambda stats: files.write_json(
+                    files.join(out_dir, "stats.json"), sum_stats(stats))))

@@ -1,77 +1,91 @@
 """Re-sharding what `wit dedup` keeps, and resuming it after an interruption.
 
-Kept samples keep their keys and their order (shard order, then key order); each output
-shard holds `--samples-per-shard` of them. Writers re-read the input tars they need,
-so images never pass through a shuffle.
+Kept samples keep their keys and their order (input shard order, then key order); each
+output shard holds `--samples-per-shard` of them. An input shard's kept keys are its
+feature table's keys minus its own removal file (`dedup.removals`); their counts' prefix
+sums (`offsets`) give each output shard its range of ranks, so the writer of output
+shard j finds the input shards it copies from by itself, reads just their keys, removal
+files and tars, and no key or image passes through a shuffle.
 
 Resuming: `OUT/shards/_dedup.json` (the plan) is written before the first output shard:
-a hash of the command (inputs and every flag that shapes the output) and of
-`removed.parquet`. A re-run finding its own plan keeps the output shards that are
-complete (`NNNNN_stats.json` is written last) when both hashes match, and otherwise
-deletes its earlier output and writes it again; a plan with `finished` marks a completed
-re-shard, which a run of other inputs or settings refuses to overwrite.
+a hash of the command (inputs and every flag that shapes the output) and the digest of
+the removal files (from their summary). A re-run finding its own plan keeps the output
+shards that are complete (`NNNNN_stats.json` is written last) when both hashes match,
+and otherwise deletes its earlier output and writes it again; a plan with `finished`
+marks a completed re-shard, which a run of other inputs or settings refuses to overwrite.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 
-from shards.layout import SHARD_NAME_RE
+from dedup import removals
+from dedup.store import load_keys, shard_embedding_path
+from shards.layout import SHARD_NAME_RE, stats_name
 from wit_pipeline.core import files
 
 PLAN_NAME = "_dedup.json"
 
 
-def kept_keys(item):
-    tar, grouped = item
-    table_keys = grouped["keys"]
-    removed = set(grouped["removed"])
-    keys = sorted(k for k in (table_keys[0] if table_keys else []) if k not in removed)
-    return tar, keys
+def kept_keys(shard_index: int, tar: str, tag: str, audit_dir: str) -> list[str]:
+    removed = removals.removed_keys(audit_dir, shard_index)
+    return sorted(key for key in load_keys(shard_embedding_path(tar, tag)) if key not in removed)
 
 
-def offsets(counts):
-    """Prefix sums of kept counts in shard order: the global rank of each shard's first kept sample."""
-    result, total = {}, 0
-    for tar, count in sorted(counts):
-        result[tar] = total
-        total += count
+def offsets(counts: list[tuple[int, int]]) -> list[int]:
+    """Prefix sums of kept counts in input shard order: [rank of each input shard's first
+    kept sample, ..., total kept]."""
+    result = [0]
+    for _, count in sorted(counts):
+        result.append(result[-1] + count)
     return result
 
 
-def assign(item, offsets, samples_per_shard):
-    tar, keys = item
-    start = offsets[tar]
-    for i, key in enumerate(keys):
-        rank = start + i
-        yield rank // samples_per_shard, (rank, tar, key)
+def output_shard_ids(starts: list[int], samples_per_shard: int) -> range:
+    return range(-(-starts[-1] // samples_per_shard))
 
 
-def write_shard(item, out_dir):
+def output_members(shard_id: int, starts: list[int], shards: list[str], tag: str, audit_dir: str,
+                   samples_per_shard: int) -> list[tuple[str, str]]:
+    """(input tar, key) of the samples of output shard `shard_id`, in rank order."""
+    first, end = shard_id * samples_per_shard, min((shard_id + 1) * samples_per_shard, starts[-1])
+    members = []
+    index = bisect.bisect_right(starts, first) - 1
+    while index < len(shards) and starts[index] < end:
+        if starts[index + 1] > first:
+            keys = kept_keys(index, shards[index], tag, audit_dir)
+            members += [(shards[index], key) for key in keys[max(0, first - starts[index]):end - starts[index]]]
+        index += 1
+    return members
+
+
+def write_output_shard(shard_id: int, members: list[tuple[str, str]], out_dir: str) -> dict:
+    """Writes `out_dir/NNNNN.tar` (+ parquet, stats) from the input tars; returns its stats.
+    A shard an interrupted run with the same plan completed is kept as it is."""
     from shards.reader import ReadProblem, read_samples
-    from shards.writer import ShardWriter, shard_complete
+    from shards.writer import ShardWriter
 
-    shard_id, members = item
-    if shard_complete(out_dir, shard_id):  # finished by an interrupted run with the same plan
-        return shard_id, len(members)
-    members = sorted(members)
+    done = files.join(out_dir, stats_name(shard_id))
+    if files.exists(done):
+        return files.read_json(done)
     wanted_by_tar: dict[str, set[str]] = {}
-    for _, tar, key in members:
+    for tar, key in members:
         wanted_by_tar.setdefault(tar, set()).add(key)
     samples = {}
     for tar, wanted in wanted_by_tar.items():
         for sample in read_samples(tar):  # kept keys were all readable; problems are known already
             if not isinstance(sample, ReadProblem) and sample.key in wanted:
                 samples[sample.key] = sample
-    first = samples[members[0][2]]
+    first = samples[members[0][1]]
     with ShardWriter(out_dir, shard_id, image_ext=first.image_ext) as writer:
-        for _, tar, key in members:
+        for _, key in members:
             sample = samples[key]
             row = dict(sample.meta) if sample.meta else {}
             row.setdefault("caption", sample.text)
             row["key"], row["status"] = key, row.get("status") or "success"
             writer.add(row, sample.image)
-    return shard_id, len(members)
+    return writer.stats()
 
 
 def _shard_files(shards_out: str) -> list[str]:

@@ -1,0 +1,148 @@
+"""Embedding near-duplicates inside the set, by partition (SemDeDup, Abbas et al. 2023).
+
+Comparing every pair of 400 million embeddings is out of reach, and near-duplicates
+(cosine >= 0.9 and up) are close neighbours, so they fall in the same region of the
+embedding space. The set is cut into `cluster_count` regions by k-means (faiss,
+spherical) trained on a sample; each sample goes to its nearest centroid, and also to
+the second nearest when that one is almost as near (`ASSIGN_MARGIN`), so that a pair
+straddling a border still meets in one cluster. Inside a cluster the search is exact
+(`cluster_pairs`), on the worker that holds it. With one cluster (up to `CLUSTER_SIZE`
+samples) this is exact all-pairs search.
+
+Recall against exact all-pairs search is measured in `bench/dedup_scale.py`; the sample
+is chosen by a hash of each key, so the centroids, and with them every result, depend
+only on the data.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+
+# Samples per cluster the partition aims at: one cluster's exact search (a bf16 product
+# of CLUSTER_SIZE x CLUSTER_SIZE x 512) is seconds on a GPU, minutes on a CPU worker.
+CLUSTER_SIZE = 100_000
+# k-means training points per centroid (faiss warns below 39).
+SAMPLE_PER_CENTROID = 64
+# A sample also joins its second-nearest centroid when that centroid's cosine is within
+# this of the nearest one's (bench/dedup_scale.py: recall 1.00 at ~1.1x the members).
+ASSIGN_MARGIN = 0.02
+KMEANS_ITERATIONS = 20
+KMEANS_SEED = 1234
+# Search chunk: rows of the cluster scored at once against all of it.
+_ROWS_PER_CHUNK = 512
+# bf16 candidates are rescored in float32; see dedup.search.BF16_MARGIN.
+_BF16_MARGIN = 0.01
+
+
+def cluster_count(total: int, cluster_size: int = CLUSTER_SIZE) -> int:
+    return max(1, math.ceil(total / cluster_size))
+
+
+def sample_size(total: int, clusters: int) -> int:
+    return 0 if clusters == 1 else min(total, clusters * SAMPLE_PER_CENTROID)
+
+
+def key_fraction(key: str) -> float:
+    """A fixed pseudo-random number in [0, 1) per key: the sample does not depend on order."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") / 2.0 ** 64
+
+
+def in_sample(keys, total: int, clusters: int) -> np.ndarray:
+    """Which keys are in the k-means sample (about `sample_size` of `total`)."""
+    rate = sample_size(total, clusters) / total if total else 0.0
+    return np.array([key_fraction(str(k)) < rate for k in keys], dtype=bool)
+
+
+def train_centroids(sample: list[tuple[str, np.ndarray]], clusters: int) -> np.ndarray | None:
+    """Unit centroids [clusters, D] (float32) from (key, embedding) rows; None for one cluster."""
+    if clusters == 1 or not sample:
+        return None
+    import faiss
+
+    sample = sorted(sample, key=lambda row: row[0])  # the rows arrive in any order
+    vectors = np.ascontiguousarray(np.stack([row[1] for row in sample]).astype(np.float32))
+    clusters = min(clusters, len(vectors))
+    kmeans = faiss.Kmeans(vectors.shape[1], clusters, niter=KMEANS_ITERATIONS, seed=KMEANS_SEED,
+                          spherical=True, min_points_per_centroid=1, verbose=False)
+    kmeans.train(vectors)
+    return kmeans.centroids.copy()
+
+
+def assign(embeddings: np.ndarray, centroids: np.ndarray | None) -> list[tuple[int, ...]]:
+    """The clusters of each row: its nearest centroid, and the second within ASSIGN_MARGIN."""
+    if centroids is None:
+        return [(0,)] * len(embeddings)
+    sims = embeddings.astype(np.float32) @ centroids.T
+    if sims.shape[1] == 1:
+        return [(0,)] * len(embeddings)
+    top = np.argsort(-sims, axis=1, kind="stable")[:, :2]
+    rows = np.arange(len(sims))
+    second = sims[rows, top[:, 1]] >= sims[rows, top[:, 0]] - ASSIGN_MARGIN
+    return [(int(a), int(b)) if s else (int(a),) for (a, b), s in zip(top.tolist(), second.tolist())]
+
+
+def _near_pairs(vectors, threshold: float, device: str, found) -> None:
+    """Every (i, j), i < j, with cosine >= threshold, a chunk of rows at a time: a bf16
+    product picks the rows with a candidate, a float32 product of those rows decides."""
+    import torch
+
+    exact = torch.from_numpy(vectors).to(device)
+    low = exact.to(torch.bfloat16)
+    for start in range(0, len(vectors), _ROWS_PER_CHUNK):
+        approx = low[start:start + _ROWS_PER_CHUNK] @ low[start:].T
+        rows = torch.nonzero((approx >= threshold - _BF16_MARGIN).any(dim=1), as_tuple=True)[0]
+        if len(rows) == 0:
+            continue
+        sims = exact[rows + start] @ exact[start:].T
+        hit_rows, cols = torch.nonzero(sims >= threshold, as_tuple=True)
+        hit_rows = rows[hit_rows]
+        keep = cols > hit_rows
+        found(hit_rows[keep].cpu().numpy() + start, cols[keep].cpu().numpy() + start)
+
+
+def _first_shared(first: np.ndarray, second: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The lowest cluster both members of each pair belong to (`second` is -1 for none)."""
+    none = np.iinfo(np.int64).max
+    a1, a2, b1, b2 = first[rows], second[rows], first[cols], second[cols]
+    shared_first = np.where((a1 == b1) | (a1 == b2), a1, none)
+    shared_second = np.where((a2 >= 0) & ((a2 == b1) | (a2 == b2)), a2, none)
+    return np.minimum(shared_first, shared_second)
+
+
+def cluster_pairs(cluster: int, members: list[tuple[tuple, tuple[int, ...], bytes]], threshold: float,
+                  device: str = "cpu") -> list[tuple[tuple, tuple]]:
+    """Star pairs (smallest node, node) joining what the near pairs inside one cluster join.
+
+    `members`: (node, its clusters, float16 embedding bytes). Identical embeddings are
+    one member first (thousands of copies of one image make no pairs to list). A pair
+    counts only in the first cluster both members belong to.
+    """
+    from dedup.clusters import LocalComponents, star_pairs
+
+    by_vector: dict[bytes, list] = {}
+    for node, clusters, vector in members:
+        by_vector.setdefault(vector, []).append((node, clusters))
+    pairs = []
+    representatives = []
+    for vector, copies in by_vector.items():
+        copies.sort()
+        as_float = np.frombuffer(vector, dtype=np.float16).astype(np.float32)
+        if len(copies) > 1 and float(as_float @ as_float) >= threshold:
+            pairs += star_pairs(node for node, _ in copies)
+        representatives.append((copies[0][0], copies[0][1], as_float))
+    representatives.sort(key=lambda r: r[0])
+    if len(representatives) < 2:
+        return pairs
+    vectors = np.ascontiguousarray(np.stack([r[2] for r in representatives]))
+    first = np.array([r[1][0] for r in representatives], dtype=np.int64)
+    second = np.array([r[1][1] if len(r[1]) > 1 else -1 for r in representatives], dtype=np.int64)
+    components = LocalComponents(len(representatives))
+
+    def found(rows, cols):
+        keep = _first_shared(first, second, rows, cols) == cluster
+        components.add(rows[keep], cols[keep])
+
+    _near_pairs(vectors, threshold, device, found)
+    return pairs + [(representatives[a][0], representatives[b][0]) for a, b in components.star_pairs()]
