@@ -83,8 +83,8 @@ def anchor_warc(path: str) -> dict:
 
 def generator_version() -> str:
     digest = hashlib.sha256()
-    for name in ("web_world.py", "web_world_vocab.py"):
-        digest.update((ROOT / "wit_pipeline" / name).read_bytes())
+    for path in sorted((ROOT / "wit_pipeline" / "run" / "worlds" / "web").glob("*.py")):
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -35,12 +35,12 @@ import psutil
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from queries import wikidump, wikitext  # noqa: E402
-
-from wit_pipeline.run.worlds import wiki as synthetic
+from queries import dumps, wikitext  # noqa: E402
+from queries.command import QueriesConfig  # noqa: E402
 from queries.normalize import tokenize  # noqa: E402
+from queries.pipeline import run_pipeline  # noqa: E402
 from wit_pipeline.core import files  # noqa: E402
-from queries.command import QueryConfig, Sources, run_pipeline  # noqa: E402
+from wit_pipeline.run.worlds import wiki as synthetic  # noqa: E402
 
 
 def ensure_dumps(directory: str, megabytes: int, num_files: int) -> list[str]:
@@ -100,7 +100,7 @@ def baseline(paths: list[str]) -> tuple[float, collections.Counter]:
     bigrams: collections.Counter = collections.Counter()
     for path in paths:
         with open(path, "rb") as f:
-            for article in wikidump.iter_articles(f, path):
+            for article in dumps.iter_articles(f, path):
                 tokens = tokenize(wikitext.to_plain_text(article.text))
                 unigrams.update(tokens)
                 bigrams.update(zip(tokens, tokens[1:]))
@@ -110,9 +110,10 @@ def baseline(paths: list[str]) -> tuple[float, collections.Counter]:
 def ours(paths: list[str], mode: str, workers: int, min_word_count: int) -> tuple[float, dict]:
     out = tempfile.mkdtemp(prefix="wit-queries-bench-")
     argv = ["--direct_running_mode", mode, "--direct_num_workers", str(workers)]
-    config = QueryConfig(min_word_count=min_word_count, min_bigram_count=1000, count_shards=64)
+    config = QueriesConfig(out=out, dump_paths=tuple(paths), min_word_count=min_word_count, min_bigram_count=1000,
+                           count_shards=64)
     started = time.perf_counter()
-    run_pipeline(Sources(dump_paths=tuple(paths)), config, out, argv)
+    run_pipeline(config, argv)
     seconds = time.perf_counter() - started
     table = files.read_parquet(os.path.join(out, "queries.parquet")).to_pylist()
     shutil.rmtree(out, ignore_errors=True)

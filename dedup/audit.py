@@ -14,7 +14,7 @@ import dataclasses
 from dedup import phases
 from dedup.config import DetectionConfig, add_detection_arguments
 from wit_pipeline.core import files
-from wit_pipeline.train.command import resolve_checkpoint
+from wit_pipeline.clip.checkpoints import resolve_checkpoint
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,8 @@ import io
 from typing import BinaryIO, Iterable
 
 from wit_pipeline.core import files
+
+
 @dataclasses.dataclass(frozen=True)
 class DumpRange:
     """Bytes [start, end) of `path`; end None = to the end of the file."""
@@ -101,3 +103,20 @@ class LimitedReader(io.RawIOBase):
         data = self._stream.read(size) if size else b""
         self._left -= len(data)
         return data
+
+
+def plan_dump_ranges(dump_paths, index_paths, split_bytes: int) -> list[DumpRange]:
+    """Whole files, except multistream dumps with an index: those are cut at stream offsets."""
+    indexed = {}
+    for index_path in index_paths:
+        dump_path = dump_for_index(index_path)
+        if not files.exists(dump_path):
+            raise FileNotFoundError(f"multistream index {index_path!r}: its dump {dump_path!r} does not exist")
+        indexed[dump_path] = index_path
+    ranges = []
+    for path in sorted(set(dump_paths) | set(indexed)):
+        if path in indexed:
+            ranges += plan_ranges(path, read_offsets(indexed[path]), split_bytes)
+        else:
+            ranges.append(DumpRange(path))
+    return ranges

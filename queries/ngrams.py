@@ -31,7 +31,7 @@ from queries.normalize import TOKEN_RE, fold
 
 BOUNDARY_CHARS = "\n.!?;:,()[]{}\"|«»“”…"
 # One pass finds tokens and clause boundaries; the boundary "tokens" are removed at flush.
-_TOKENS_AND_BOUNDARIES = re.compile(TOKEN_RE.pattern + "|[" + re.escape(BOUNDARY_CHARS) + "]")
+TOKENS_AND_BOUNDARIES = re.compile(TOKEN_RE.pattern + "|[" + re.escape(BOUNDARY_CHARS) + "]")
 _BOUNDARY_SET = frozenset(BOUNDARY_CHARS)
 
 # Neither a token nor a boundary mark can contain NUL.
@@ -40,24 +40,18 @@ UNIGRAM = "u"
 BIGRAM = "b"
 
 
-def stable_shard(key: str, num_shards: int) -> int:
-    return zlib.crc32(key.encode("utf-8")) % num_shards
+# Typical expansion of compressed wikitext XML; used only to size the shuffle.
+COMPRESSION_RATIO = {".bz2": 5.0, ".gz": 4.0}
+BYTES_PER_COUNT_SHARD = 64 << 20
 
 
-def tokens_with_boundaries(text: str) -> list[str]:
-    """Folded tokens of `text`, with single boundary characters where clauses break."""
-    return _TOKENS_AND_BOUNDARIES.findall(fold(text))
-
-
-def count_text(text: str) -> tuple[dict, dict]:
-    """Exact unigram and bigram counts of one text (bigram keys 'w1 w2'); for tests and tools."""
-    counter = NgramCounter(max_keys=None)
-    counter.add(text)
-    unigrams, pairs, _ = counter.drain()
-    words = unigrams.words
-    return (dict(zip(words, unigrams.counts.tolist())),
-            {words[a] + " " + words[b]: n
-             for a, b, n in zip(pairs.first.tolist(), pairs.second.tolist(), pairs.counts.tolist())})
+def count_shards_for(sizes: dict[str, int]) -> int:
+    """Shards of the n-gram counts for input files of these (stored) sizes: one per ~64 MB
+    of uncompressed dump, at least 16, at most 8192. Distinct n-grams grow sublinearly
+    with text, so a shard's merge stays well under a worker's memory at any corpus size."""
+    total = sum(size * next((ratio for ext, ratio in COMPRESSION_RATIO.items() if path.endswith(ext)), 1.0)
+                for path, size in sizes.items())
+    return int(min(8192, max(16, math.ceil(total / BYTES_PER_COUNT_SHARD))))
 
 
 class UnigramCounts(NamedTuple):
@@ -140,7 +134,7 @@ class NgramCounter:
             return
         # A newline between texts is a clause boundary, so no pair spans two texts;
         # fold() maps each text independently (NFKC does not compose across "\n").
-        tokens = _TOKENS_AND_BOUNDARIES.findall(fold("\n".join(self._pending)))
+        tokens = TOKENS_AND_BOUNDARIES.findall(fold("\n".join(self._pending)))
         self._pending, self._pending_chars = [], 0
         if not tokens:
             return

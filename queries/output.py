@@ -6,15 +6,9 @@ from typing import Sequence
 
 import pyarrow as pa
 
-from queries.union import SOURCES, Candidate
+from queries.schema import PLOT_NAME, QUERIES_PARQUET, QUERIES_TXT, SCHEMA, SOURCES
+from queries.union import Candidate
 from wit_pipeline.core import files
-SCHEMA = pa.schema([
-    pa.field("query", pa.string(), nullable=False),
-    pa.field("source", pa.string(), nullable=False),
-    pa.field("count", pa.int64()),
-    pa.field("score", pa.float64()),
-])
-PLOT_NAME = "count_distribution.png"
 
 
 def to_table(ranked: Sequence[Candidate]) -> pa.Table:
@@ -28,8 +22,8 @@ def to_table(ranked: Sequence[Candidate]) -> pa.Table:
 
 def write_outputs(out: str, ranked: Sequence[Candidate]) -> None:
     files.makedirs(out)
-    files.write_parquet(files.join(out, "queries.parquet"), to_table(ranked))
-    files.write_bytes(files.join(out, "queries.txt"),
+    files.write_parquet(files.join(out, QUERIES_PARQUET), to_table(ranked))
+    files.write_bytes(files.join(out, QUERIES_TXT),
                       "".join(c.query + "\n" for c in ranked).encode("utf-8"))
     files.write_bytes(files.join(out, PLOT_NAME), plot_png(ranked))
 

@@ -16,8 +16,7 @@ import dataclasses
 import itertools
 from typing import Iterable
 
-SOURCES = ("unigram", "bigram", "title", "wordnet", "api")
-PRECEDENCE = {name: index for index, name in enumerate(SOURCES)}
+from queries.schema import PRECEDENCE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +55,12 @@ def resolve(query: str, candidates: Iterable[Candidate]) -> tuple[Candidate, tup
 def rank_key(candidate: Candidate) -> tuple:
     """Sort key: smaller ranks first."""
     return (PRECEDENCE[candidate.source], -candidate.strength(), candidate.query)
+
+
+def bigram_rank(bigram: Candidate) -> tuple:
+    """For `--max-bigrams`: highest PMI first, then the more frequent, then alphabetical;
+    smaller ranks first."""
+    return (-bigram.score, -bigram.count, bigram.query)
 
 
 def overlap_names(sources: tuple[str, ...]) -> list[str]:

@@ -54,6 +54,14 @@ def iter_head_lemmas(lines: Iterable[str], path: str) -> Iterator[tuple[str, str
         raise WordNetError(f"{path}: no synsets (is this a WNDB data file?)")
 
 
+def read_head_lemmas(text: Iterable[str], path: str) -> list[tuple[str, str]]:
+    """`iter_head_lemmas` of a whole file opened as strict UTF-8 text."""
+    try:
+        return list(iter_head_lemmas(text, path))
+    except UnicodeDecodeError as exc:
+        raise WordNetError(f"{path}: not UTF-8 text: {exc}") from None
+
+
 def nltk_head_lemmas() -> list[tuple[str, str]]:
     """(synset name, head lemma) for every synset of nltk's installed WordNet."""
     try:

@@ -10,6 +10,9 @@ import re
 
 SHARD_ID_DIGITS = 5
 SHARD_NAME_RE = re.compile(r"^(\d{%d,})\.tar$" % SHARD_ID_DIGITS)
+# The image extensions of the whole project: a sample's image member (`KEY.jpg`), an
+# eval-set folder's image files. The first one a sample holds is its image.
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff", "ppm")
 
 
 def shard_name(shard_id: int) -> str:

@@ -8,7 +8,6 @@ from typing import Iterator
 
 from shards import layout
 from wit_pipeline.core import files
-IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 
 
 @dataclasses.dataclass
@@ -71,7 +70,7 @@ def _group_members(tar: tarfile.TarFile) -> Iterator[tuple[str, dict[str, bytes]
 
 def _sample(key: str, parts: dict[str, bytes]) -> Sample:
     """ValueError naming the sample and the part when it is unusable."""
-    image_ext = next((ext for ext in IMAGE_EXTENSIONS if ext in parts), None)
+    image_ext = next((ext for ext in layout.IMAGE_EXTENSIONS if ext in parts), None)
     if image_ext is None:
         raise ValueError(f"sample {key} has no image ({sorted(parts)})")
     try:

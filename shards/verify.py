@@ -7,9 +7,11 @@ import io
 from PIL import Image
 
 from shards import layout
-from shards.reader import IMAGE_EXTENSIONS, find_shards, iter_members
+from shards.reader import find_shards, iter_members
 from shards.schema import METADATA_COLUMNS, SUCCESS
 from wit_pipeline.core import files
+
+
 @dataclasses.dataclass
 class VerifyReport:
     shards: int = 0
@@ -45,7 +47,7 @@ def verify_shard(tar_path: str, report: VerifyReport, seen_keys: set[str]) -> No
             if key in found or key in seen_keys:
                 report.errors.append(f"{tar_path}: key {key} appears more than once")
             found.add(key)
-            image_ext = next((ext for ext in IMAGE_EXTENSIONS if ext in parts), None)
+            image_ext = next((ext for ext in layout.IMAGE_EXTENSIONS if ext in parts), None)
             if image_ext is None or "txt" not in parts or "json" not in parts:
                 report.errors.append(f"{tar_path}: sample {key} lacks image/txt/json ({sorted(parts)})")
                 continue

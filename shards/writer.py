@@ -15,6 +15,8 @@ import tarfile
 from shards import layout
 from shards.schema import SUCCESS, rows_to_table
 from wit_pipeline.core import files
+
+
 def _tar_member(name: str, data: bytes) -> tuple[tarfile.TarInfo, io.BytesIO]:
     info = tarfile.TarInfo(name)
     info.size = len(data)

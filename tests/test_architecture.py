@@ -74,8 +74,10 @@ def _imports(module: str, path: pathlib.Path) -> set[str]:
                 anchor = package.split(".")
                 anchor = anchor[:len(anchor) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names)  # `from pkg import module`
+            submodules = {f"{base}.{alias.name}" for alias in node.names} & MODULES.keys()
+            names.update(submodules)  # `from pkg import module` needs the module, not pkg's other names
+            if len(submodules) < len(node.names):
+                names.add(base)
     ours = set()
     for name in names:
         while name and name not in MODULES:

@@ -30,8 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("wit_pipeline.train.evaluate", "zero-shot / linear-probe evaluation of a checkpoint"),
     "shards": ("wit_pipeline.download.verify_command", "inspect shards: `wit shards verify GLOB`"),
     "run": ("wit_pipeline.run.command", "run the whole chain from a YAML config"),
-    "demo": ("wit_pipeline.run.demo", "run the whole chain on generated data (loopback only)"),
-    "report": ("wit_pipeline.run.report", "one-page HTML/JSON report of a run"),
+    "demo": ("wit_pipeline.run.demo_command", "run the whole chain on generated data (loopback only)"),
+    "report": ("wit_pipeline.run.report_command", "one-page HTML/JSON report of a run"),
 }
 
 

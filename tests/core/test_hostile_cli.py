@@ -24,7 +24,7 @@ from wit_pipeline.download.plan import INPUT_DIRECTORY, URL_LIST_GLOBS, check_ha
 from wit_pipeline.harvest.command import ARCHIVE_DIRECTORY
 from wit_pipeline.core.options import check_beam_arguments
 from queries.command import DUMP_DIRECTORY, INDEX_DIRECTORY
-from wit_pipeline.run.command import ConfigError, plan
+from wit_pipeline.run.chain import ConfigError, plan
 
 
 def write_urls(path, rows: int, caption: str = "a red circle number {}") -> str:

@@ -74,6 +74,7 @@ def redirect_to(target):
 
 @pytest.fixture(scope="module")
 def site():
+    bomb = png_bomb()  # made once: 0.6 s a request on a loaded machine, near the 1 s --timeout
     routes = {
         "/robots.txt": lambda h: send(h, b"User-agent: *\nDisallow: /private/\n", content_type="text/plain"),
         "/ok.jpg": lambda h: send(h, jpeg()),
@@ -85,7 +86,7 @@ def site():
         "/loop": redirect_to("/loop"),
         "/big-header": lambda h: send(h, b"x" * 300_000),
         "/big-stream": endless,
-        "/bomb.png": lambda h: send(h, png_bomb(), content_type="image/png"),
+        "/bomb.png": lambda h: send(h, bomb, content_type="image/png"),
         "/noai.jpg": lambda h: send(h, jpeg(), headers={"X-Robots-Tag": "noai"}),
         "/private/secret.jpg": lambda h: send(h, jpeg()),
     }

@@ -1,12 +1,15 @@
 """Generated inputs for the harvest tests: WARC/WAT files, query lists, a loopback web site.
 
-No tests here; the test_harvest_* modules import these builders.
+No tests here; the test_harvest_* modules import these builders (and the in-memory
+reference of the balancing rule).
 """
 from __future__ import annotations
 
 import io
 import json
 import time
+from collections import Counter
+from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -14,6 +17,7 @@ import pyarrow.parquet as pq
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from wit_pipeline.harvest.balance import EXACT, BottomK, kept_for_exact, kept_for_metaclip, rank_key
 from wit_pipeline.run.loopback import LoopbackServer, send
 
 
@@ -79,6 +83,32 @@ def zipf_pairs(n_pairs: int, n_queries: int, seed: int = 0, exponent: float = 1.
         offset += count
         pairs.append((f"{i:020x}", matched))
     return pairs
+
+
+def balance_in_memory(pairs: Iterable[tuple[str, list[str]]], cap: int, mode: str = EXACT):
+    """Reference balancing over (uid, matched) pairs held in memory.
+
+    Returns (kept uids in input order, {query: (matched, kept)}); the Beam transform
+    (pipeline.Balance) must compute the same thing in a distributed way.
+    """
+    pairs = list(pairs)
+    per_query: dict[str, BottomK] = {}
+    for uid, matched in pairs:
+        for query in matched:
+            per_query.setdefault(query, BottomK(cap)).add(rank_key(uid, query))
+    counts = {q: acc.count for q, acc in per_query.items()}
+    if mode == EXACT:
+        limits = {q: acc.threshold() for q, acc in per_query.items() if acc.count > cap}
+    else:
+        limits = {q: c for q, c in counts.items() if c > cap}
+    kept_uids, kept_counts = [], Counter()
+    for uid, matched in pairs:
+        kept = (kept_for_exact(uid, matched, limits) if mode == EXACT
+                else kept_for_metaclip(uid, matched, limits, cap))
+        if kept:
+            kept_uids.append(uid)
+            kept_counts.update(kept)
+    return kept_uids, {q: (counts[q], kept_counts.get(q, 0)) for q in counts}
 
 
 class LoopbackSite(LoopbackServer):

@@ -10,10 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from tests.harvest.fixtures import (LoopbackSite, crawl_site_pages, member_offsets, wat_record, warc_bytes,
-                                   write_queries, zipf_pairs)
+from tests.harvest.fixtures import (LoopbackSite, balance_in_memory, crawl_site_pages, member_offsets, wat_record,
+                                   warc_bytes, write_queries, zipf_pairs)
 from wit_pipeline import cli
 from wit_pipeline.harvest import balance
+from wit_pipeline.harvest.pipeline import Balance
+from wit_pipeline.harvest.schema import pair_uid
 from wit_pipeline.core.options import make_pipeline, pipeline_options
 
 QUERIES = ["cat", "dog", "red car", "bird", "tower", "beach", "garden"]
@@ -115,8 +117,8 @@ def harvested(tmp_path_factory):
 def test_expected_pairs_and_cap(harvested):
     site_base = harvested["site"].base
     expected = expected_pairs(site_base)
-    uid = {(url, text): balance.pair_uid(url, text) for url, text, *_ in expected}
-    kept_uids, counts = balance.balance_in_memory(
+    uid = {(url, text): pair_uid(url, text) for url, text, *_ in expected}
+    kept_uids, counts = balance_in_memory(
         [(uid[(url, text)], matched) for url, text, _, _, matched in expected], cap=2)
     rows = read_rows(harvested["out"])
     assert sorted((r["uid"], r["url"], r["text"], r["page_url"], r["source"], r["matched"]) for r in rows) == sorted(
@@ -179,11 +181,11 @@ def test_balance_transform_equals_reference():
     cap = 40
     pairs = zipf_pairs(6_000, 400, seed=5)
     for mode in (balance.EXACT, balance.METACLIP):
-        kept_uids, counts = balance.balance_in_memory(pairs, cap, mode)
+        kept_uids, counts = balance_in_memory(pairs, cap, mode)
         pipeline = make_pipeline(pipeline_options([]))
         result = (pipeline
                   | f"Pairs{mode}" >> beam.Create([{"uid": u, "matched": m} for u, m in pairs])
-                  | f"Balance{mode}" >> balance.Balance(cap, mode))
+                  | f"Balance{mode}" >> Balance(cap, mode))
         assert_that(result["kept"] | f"Uids{mode}" >> beam.Map(lambda p: p["uid"]), equal_to(kept_uids),
                     label=f"Kept{mode}")
         assert_that(result["query_counts"], equal_to(list(counts.items())), label=f"Counts{mode}")

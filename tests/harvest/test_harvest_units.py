@@ -9,8 +9,8 @@ from collections import defaultdict
 import pytest
 
 from queries.normalize import tokenize
-from tests.harvest.fixtures import (LoopbackSite, crawl_site_pages, member_offsets, wat_record, warc_bytes,
-                                   zipf_pairs)
+from tests.harvest.fixtures import (LoopbackSite, balance_in_memory, crawl_site_pages, member_offsets, wat_record,
+                                   warc_bytes, zipf_pairs)
 from wit_pipeline.harvest import balance
 from wit_pipeline.harvest.sources.crawl import CrawlConfig, Crawler, host_in_domains, read_seeds
 from wit_pipeline.harvest.sources.html import ImageRef, extract_page, largest_srcset_candidate, resolve_url
@@ -147,7 +147,7 @@ def test_matcher_equals_reference_on_random_texts():
 def test_exact_cap_on_100k_zipf_pairs():
     cap = 300
     pairs = zipf_pairs(100_000, 5_000, seed=1)
-    kept_uids, counts = balance.balance_in_memory(pairs, cap)
+    kept_uids, counts = balance_in_memory(pairs, cap)
     matched = defaultdict(list)
     for uid, queries in pairs:
         for q in queries:
@@ -164,15 +164,15 @@ def test_exact_cap_on_100k_zipf_pairs():
     # Input order does not matter.
     shuffled = pairs[:]
     random.Random(0).shuffle(shuffled)
-    kept_again, counts_again = balance.balance_in_memory(shuffled, cap)
+    kept_again, counts_again = balance_in_memory(shuffled, cap)
     assert set(kept_again) == set(kept_uids) and counts_again == counts
 
 
 def test_metaclip_rule_is_deterministic_and_near_cap():
     cap = 200
     pairs = zipf_pairs(30_000, 2_000, seed=2)
-    kept, counts = balance.balance_in_memory(pairs, cap, balance.METACLIP)
-    kept_again, _ = balance.balance_in_memory(list(reversed(pairs)), cap, balance.METACLIP)
+    kept, counts = balance_in_memory(pairs, cap, balance.METACLIP)
+    kept_again, _ = balance_in_memory(list(reversed(pairs)), cap, balance.METACLIP)
     assert set(kept) == set(kept_again)
     for q, (m, k) in counts.items():
         if m <= cap:

@@ -423,11 +423,13 @@ def test_harvest_keeps_good_files_and_names_each_bad_one(tmp_path):
 
 
 def test_unreadable_file_and_reader_failure_are_counted(tmp_path, monkeypatch):
-    from wit_pipeline.harvest import command as harvest
+    from wit_pipeline.harvest import pipeline as harvest
     def skips_of(outputs):
         return [o.value for o in outputs if getattr(o, "tag", None) == "skips"]
 
-    assert skips_of(harvest._ReadArchiveFn(1000).process(str(tmp_path))) == [
+    read = harvest._ReadArchiveFn(1000)
+    read.setup()
+    assert skips_of(read.process(str(tmp_path))) == [
         ("unreadable_archive", f"{tmp_path}: IsADirectoryError: [Errno 21] Is a directory: '{tmp_path}'")]
 
     def failing_reader(stream, name, max_record_bytes):
@@ -436,7 +438,7 @@ def test_unreadable_file_and_reader_failure_are_counted(tmp_path, monkeypatch):
 
     monkeypatch.setattr(harvest, "read_archive", failing_reader)
     (tmp_path / "a.warc").write_bytes(b"x")
-    outputs = list(harvest._ReadArchiveFn(1000).process(str(tmp_path / "a.warc")))
+    outputs = list(read.process(str(tmp_path / "a.warc")))
     assert isinstance(outputs[0], ImageRef)   # what was read before the failure is kept
     assert skips_of(outputs) == [("archive_reader_error", f"{tmp_path}/a.warc: RuntimeError: unforeseen")]
 

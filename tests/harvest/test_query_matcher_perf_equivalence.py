@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 
 from queries.normalize import normalize, tokenize
-from wit_pipeline.harvest.matcher import QueryMatcher, ascii_tokens, batch_tokens
+from wit_pipeline.harvest.matcher import QueryMatcher, batch_tokens
 
 _ASCII = "aAbBzZqQ09 '-_.,;:!?\t\r\x0b\x0c\x1c\x1f\x7f\"/()[]&"
 _UNICODE = ["é", "É", "e\u0301", "\u0301", "ß", "ẞ", "\ufb01", "Ａ", "１", "\u212a", "\u2019", "\u2018", "\u2013",
@@ -56,9 +56,9 @@ def test_ascii_only_batches_take_the_byte_path_unchanged():
     rng = random.Random(12)
     texts = [_random_text(rng, 0.0) for _ in range(4000)]
     assert all(t.isascii() for t in texts)
-    assert _cut_at_sentinels(ascii_tokens(texts)) == [tokenize(t) for t in texts]
+    assert _cut_at_sentinels(batch_tokens(texts)) == [tokenize(t) for t in texts]
     punctuation_heavy = ["".join(rng.choice("aZ9 '-_.,\t!x") for _ in range(rng.randint(0, 25))) for _ in range(5000)]
-    assert _cut_at_sentinels(ascii_tokens(punctuation_heavy)) == [tokenize(t) for t in punctuation_heavy]
+    assert _cut_at_sentinels(batch_tokens(punctuation_heavy)) == [tokenize(t) for t in punctuation_heavy]
     # The byte path leaves an already-normalized text as it is, which the non-ASCII path relies on.
     normalized = [normalize(_random_text(rng, 0.5)) for _ in range(4000)]
     assert [" ".join(tokens) for tokens in _cut_at_sentinels(batch_tokens(normalized))] == normalized

@@ -17,6 +17,7 @@ import pytest
 
 from queries import ngrams
 from queries.normalize import fold, tokenize
+from tests.queries.fixtures import tokens_with_boundaries
 
 EDGE_TEXTS = [
     "",
@@ -40,7 +41,7 @@ def reference_counts(texts):
     unigrams, bigrams = collections.Counter(), collections.Counter()
     for text in texts:
         clause: list[str] = []
-        for token in ngrams.tokens_with_boundaries(text):
+        for token in tokens_with_boundaries(text):
             if token in ngrams.BOUNDARY_CHARS:
                 clause = []
                 continue

@@ -316,12 +316,12 @@ def test_indexed_multistream_dump_is_read_in_ranges_with_identical_results(tmp_p
 def test_wiki_api_rate_limit_spaces_requests(fake_api):
     import time
 
-    from queries import wiki_api
+    from queries import api
 
     _FakeApi.fail_first = False
     stats = collections.Counter()
     started = time.monotonic()
-    pages = list(wiki_api.crawl(["Seed page"], max_pages=2, api_url=fake_api, requests_per_second=20, stats=stats))
+    pages = list(api.crawl(["Seed page"], max_pages=2, api_url=fake_api, requests_per_second=20, stats=stats))
     elapsed = time.monotonic() - started
     assert [p.title for p in pages] == ["Seed page", "Alpha link"]
     assert stats["requests"] == len(_FakeApi.requests) >= 5

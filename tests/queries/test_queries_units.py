@@ -1,6 +1,7 @@
 """Unit tests of the `wit queries` building blocks (no Beam)."""
 from __future__ import annotations
 
+import argparse
 import bz2
 import collections
 import gzip
@@ -9,11 +10,12 @@ import math
 
 import pytest
 
-from queries import ngrams, pageviews, union, wikidump, wikitext, wordnet
+from queries import dumps, ngrams, pageviews, union, wikitext, wordnet
 
-from wit_pipeline.run.worlds import wiki as synthetic
 from queries.normalize import normalize, tokenize
 from queries.union import Candidate
+from tests.queries.fixtures import count_text
+from wit_pipeline.run.worlds import wiki as synthetic
 
 
 # ------------------------------------------------------------------ wikitext
@@ -58,7 +60,7 @@ def test_dump_reader_keeps_main_namespace_articles_only(tmp_path, suffix):
     path = synthetic.write_dump(str(tmp_path / f"dump{suffix}"), _pages())
     stats = collections.Counter()
     with open(path, "rb") as f:
-        articles = list(wikidump.iter_articles(f, path, stats))
+        articles = list(dumps.iter_articles(f, path, stats))
     assert [(a.title, a.text) for a in articles] == [("Alpha", "alpha text [[Beta|b]]"),
                                                       ("Gamma & <Delta>", "gamma text")]
     assert stats["pages"] == 6 and stats["articles"] == 2
@@ -71,7 +73,7 @@ def test_multistream_bz2_is_read_to_the_end(tmp_path):
     path = tmp_path / "multi.xml.bz2"
     path.write_bytes(bz2.compress(xml[:half]) + bz2.compress(xml[half:]))
     with open(path, "rb") as f:
-        assert len(list(wikidump.iter_articles(f, str(path)))) == 2
+        assert len(list(dumps.iter_articles(f, str(path)))) == 2
 
 
 @pytest.mark.parametrize("suffix,compress", [(".bz2", bz2.compress), (".gz", gzip.compress)])
@@ -80,23 +82,23 @@ def test_truncated_compressed_dump_is_an_error_naming_the_file(tmp_path, suffix,
     data = compress("".join(synthetic.dump_xml(pages)).encode())
     path = tmp_path / f"cut.xml{suffix}"
     path.write_bytes(data[: len(data) * 2 // 3])
-    with open(path, "rb") as f, pytest.raises(wikidump.DumpError, match=r"cut\.xml.*truncated"):
-        list(wikidump.iter_articles(f, str(path)))
+    with open(path, "rb") as f, pytest.raises(dumps.DumpError, match=r"cut\.xml.*truncated"):
+        list(dumps.iter_articles(f, str(path)))
 
 
 def test_malformed_xml_is_an_error_naming_the_file(tmp_path):
     path = tmp_path / "bad.xml"
     path.write_text("<mediawiki><page><title>A</title><ns>0</ns><revision><text>x</text></revision></page>"
                     "<page><title>B</oops></page></mediawiki>")
-    with open(path, "rb") as f, pytest.raises(wikidump.DumpError, match=r"bad\.xml: malformed XML after 1 pages"):
-        list(wikidump.iter_articles(f, str(path)))
+    with open(path, "rb") as f, pytest.raises(dumps.DumpError, match=r"bad\.xml: malformed XML after 1 pages"):
+        list(dumps.iter_articles(f, str(path)))
 
 
 def test_dump_that_stops_inside_a_page_is_an_error(tmp_path):
     path = tmp_path / "short.xml"
     path.write_text("<mediawiki><page><title>A</title><ns>0</ns><revision><text>x</text>")
-    with open(path, "rb") as f, pytest.raises(wikidump.DumpError, match="short.xml"):
-        list(wikidump.iter_articles(f, str(path)))
+    with open(path, "rb") as f, pytest.raises(dumps.DumpError, match="short.xml"):
+        list(dumps.iter_articles(f, str(path)))
 
 
 def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
@@ -105,7 +107,7 @@ def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
     path.write_bytes(xml.replace(b"MARK", b"caf\xe9 \xff"))
     stats = collections.Counter()
     with open(path, "rb") as f:
-        (article,) = wikidump.iter_articles(f, str(path), stats)
+        (article,) = dumps.iter_articles(f, str(path), stats)
     assert article.text == "good caf\ufffd \ufffd text"
     assert stats["undecodable_bytes"] == 2
 
@@ -113,28 +115,28 @@ def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
 def test_xml_without_pages_is_an_error(tmp_path):
     path = tmp_path / "other.xml"
     path.write_text("<rss><channel><item>hello</item></channel></rss>")
-    with open(path, "rb") as f, pytest.raises(wikidump.DumpError, match="other.xml: no <page> element"):
-        list(wikidump.iter_articles(f, str(path)))
+    with open(path, "rb") as f, pytest.raises(dumps.DumpError, match="other.xml: no <page> element"):
+        list(dumps.iter_articles(f, str(path)))
 
 
 def test_file_named_bz2_but_not_compressed_is_an_error(tmp_path):
     path = tmp_path / "fake.xml.bz2"
     path.write_text("<mediawiki></mediawiki>")
-    with open(path, "rb") as f, pytest.raises(wikidump.DumpError, match="fake.xml.bz2"):
-        list(wikidump.iter_articles(f, str(path)))
+    with open(path, "rb") as f, pytest.raises(dumps.DumpError, match="fake.xml.bz2"):
+        list(dumps.iter_articles(f, str(path)))
 
 
 # ------------------------------------------------------------------ n-grams
 
 def test_bigrams_do_not_cross_clause_boundaries():
-    unigrams, bigrams = ngrams.count_text("New York, City of. New York\nis big (very) big")
+    unigrams, bigrams = count_text("New York, City of. New York\nis big (very) big")
     assert unigrams == {"new": 2, "york": 2, "city": 1, "of": 1, "is": 1, "big": 2, "very": 1}
     assert bigrams == {"new york": 2, "city of": 1, "is big": 1}
 
 
 def test_tokens_match_the_shared_normalization():
     text = "Ｆｕｌｌwidth Don’t X-ray ÉCOLE straße_under"
-    counted, _ = ngrams.count_text(text)
+    counted, _ = count_text(text)
     assert sorted(counted) == sorted(tokenize(text))
 
 
@@ -143,7 +145,7 @@ def test_split_and_merge_shards_sum_exactly():
     texts = ["a b c. a b", "b c a b", "c c c"]
     expected_u, expected_b = collections.Counter(), collections.Counter()
     for t in texts:
-        u, b = ngrams.count_text(t)
+        u, b = count_text(t)
         expected_u.update(u)
         expected_b.update(b)
     parts = collections.defaultdict(list)
@@ -199,13 +201,15 @@ def test_pageview_line_parsing():
 
 
 def test_titles_are_canonicalized_and_namespaces_dropped():
-    assert pageviews.canonical_title("new_York%20City") == "New York City"
-    assert pageviews.canonical_title("%C3%A9cole") == "École"
+    assert pageviews.decode_title("new_York%20City") == "New York City"
+    assert pageviews.decode_title("%C3%A9cole") == "École"
+    # Dump titles take the same form (without percent-decoding: "100%" is a title).
+    assert pageviews.canonical_title(" 100%  solution_ ") == "100% solution"
     assert pageviews.is_article_title("Star_Wars: Episode I".replace("_", " "))
     for title in ("Talk:Paris", "User talk:Bob", "Special:Search", "File:X.jpg", "category:Cats", "-", ""):
         assert not pageviews.is_article_title(title), title
     with pytest.raises(UnicodeDecodeError):
-        pageviews.canonical_title("bad%FFbyte")
+        pageviews.decode_title("bad%FFbyte")
 
 
 # ------------------------------------------------------------------ wordnet
@@ -266,17 +270,25 @@ def test_normalize_is_idempotent_on_generated_queries():
         assert normalize(normalize(query)) == normalize(query)
 
 
-def test_count_shards_follow_uncompressed_input_size(tmp_path):
-    from queries.command import BYTES_PER_COUNT_SHARD, auto_count_shards
+def test_count_shards_follow_uncompressed_input_size():
+    assert ngrams.count_shards_for({"small.xml": 1000}) == 16  # the floor
+    assert ngrams.count_shards_for({"big.xml.bz2": 40 * ngrams.BYTES_PER_COUNT_SHARD // 5}) == 40  # bz2: 5x
+    assert ngrams.count_shards_for({"a.xml.gz": ngrams.BYTES_PER_COUNT_SHARD * 10,
+                                    "b.xml": ngrams.BYTES_PER_COUNT_SHARD * 10}) == 50  # gz: 4x
+    assert ngrams.count_shards_for({"huge.xml": 10**15}) == 8192  # the ceiling
+    assert ngrams.count_shards_for({}) == 16
 
-    small = tmp_path / "small.xml"
-    small.write_bytes(b"x" * 1000)
-    assert auto_count_shards([str(small)]) == 16  # the floor
-    big = tmp_path / "big.xml.bz2"
-    with open(big, "wb") as f:  # sparse file: size is what counts
-        f.truncate(40 * BYTES_PER_COUNT_SHARD // 5)
-    assert auto_count_shards([str(big)]) == 40  # bz2 counts 5x its size
-    assert auto_count_shards([]) == 16
+
+def test_count_shards_are_sized_from_the_files_given(tmp_path):
+    from queries.command import QueriesConfig, add_arguments
+
+    big = tmp_path / "enwiki-big.xml.bz2"
+    with open(big, "wb") as f:  # sparse file: its size is what counts
+        f.truncate(40 * ngrams.BYTES_PER_COUNT_SHARD // 5)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    config = QueriesConfig.from_args(parser.parse_args(["--out", str(tmp_path / "o"), "--wiki-dump", str(big)]))
+    assert config.count_shards == 40
 
 
 def test_multistream_ranges_read_every_page_once(tmp_path):
@@ -294,10 +306,10 @@ def test_multistream_ranges_read_every_page_once(tmp_path):
         with open(dump, "rb") as f:
             f.seek(r.start)
             reader = multistream.LimitedReader(f, None if r.end is None else r.end - r.start)
-            titles += [a.title for a in wikidump.iter_articles(reader, r.describe(), fragment=True)]
+            titles += [a.title for a in dumps.iter_articles(reader, r.describe(), fragment=True)]
     assert titles == [p.title for p in pages]
     with open(dump, "rb") as f:  # and the whole file still reads as one dump
-        assert [a.title for a in wikidump.iter_articles(f, dump)] == titles
+        assert [a.title for a in dumps.iter_articles(f, dump)] == titles
 
 
 def test_multistream_index_errors(tmp_path):

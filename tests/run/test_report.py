@@ -23,3 +23,12 @@ def test_empty_or_missing_directory_is_an_error(tmp_path, capsys):
         write_report(str(tmp_path))
     assert wit(["report", str(tmp_path / "nope")]) == 2
     assert "no such run directory" in capsys.readouterr().err
+
+
+def test_wit_report_names_the_page_and_each_stage(tmp_path, capsys):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "stats.json").write_text(json.dumps({"steps": 3, "first_loss": 4.0, "final_loss": 3.5}))
+    assert wit(["report", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == (f"== wit report == {tmp_path / 'report.html'}\nqueries: missing\n"
+                                       "harvest: missing\ndownload: missing\ndedup: missing\ntrain: ok\n")
+    assert json.loads((tmp_path / "report.json").read_text())["train"]["steps"] == 3

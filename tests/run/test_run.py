@@ -3,7 +3,7 @@ import yaml
 
 from wit_pipeline.run.worlds.wiki import Page, write_dump
 from wit_pipeline.cli import main as wit
-from wit_pipeline.run.command import ConfigError, plan
+from wit_pipeline.run.chain import ConfigError, plan
 
 
 def test_config_keys_become_each_stages_flags(tmp_path):
@@ -58,3 +58,30 @@ def test_invalid_yaml_is_reported(tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("out: [unclosed\n")
     assert wit(["run", "--config", str(tmp_path / "bad.yaml")]) == 2
     assert "is not valid YAML" in capsys.readouterr().err
+
+
+def test_run_config_adds_command_line_beam_options_to_every_stage(tmp_path, capsys):
+    import argparse
+
+    from wit_pipeline.run.command import RunConfig
+
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"out": str(tmp_path / "run"), "beam": ["--direct_num_workers", "2"],
+                                      "queries": {"wiki_dump": ["d.xml"]}, "download": {"image_size": 64}}))
+    args = argparse.Namespace(config=str(config), force=True)
+    run = RunConfig.from_args(args, ["--direct_running_mode", "in_memory"])
+    assert run.out == str(tmp_path / "run") and run.force is True
+    assert [stage for stage, _ in run.steps] == ["queries", "download"]
+    assert all(argv[-4:] == ("--direct_num_workers", "2", "--direct_running_mode", "in_memory")
+               for _, argv in run.steps)
+    # A config that is no mapping is named as such, with or without command-line options.
+    config.write_text("- just\n- a list\n")
+    assert wit(["run", "--config", str(config), "--direct_num_workers", "2"]) == 2
+    assert capsys.readouterr().err == "wit run: error: the config must be a mapping of keys to values\n"
+
+
+def test_demo_flags_are_checked_before_anything_is_built(tmp_path, capsys):
+    for flag in ("--pages", "--train-steps"):
+        assert wit(["demo", "--out", str(tmp_path / "demo"), flag, "0"]) == 2
+        assert capsys.readouterr().err == f"wit demo: error: {flag} must be >= 1, got 0\n"
+    assert not (tmp_path / "demo").exists()

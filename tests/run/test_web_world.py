@@ -13,7 +13,7 @@ import pytest
 from selectolax.lexbor import LexborHTMLParser
 from warcio.archiveiterator import ArchiveIterator
 
-from queries.union import SOURCES
+from queries.schema import SOURCES
 from wit_pipeline import cli
 from wit_pipeline.run.worlds import web as web_world
 from wit_pipeline.run.worlds.web import DROP, DROP_CATEGORIES, KEEP, KEEP_CATEGORIES, REGIONS, TEXT_SOURCES, WebWorld

@@ -76,3 +76,14 @@ def test_verify_catches_undecodable_image(tmp_path, capsys):
 def test_verify_of_nothing_is_an_error(tmp_path, capsys):
     assert wit(["shards", "verify", str(tmp_path / "none*.tar")]) == 2
     assert "no file matches" in capsys.readouterr().err
+
+
+def test_every_project_image_extension_is_a_samples_image(tmp_path, capsys):
+    from shards.layout import IMAGE_EXTENSIONS
+
+    assert IMAGE_EXTENSIONS[0] == "jpg" and {"ppm", "webp", "tiff"} <= set(IMAGE_EXTENSIONS)
+    with ShardWriter(str(tmp_path), 0, image_ext="ppm") as writer:
+        writer.add({"key": "k0", "status": "success", "caption": "a ppm"}, jpeg_bytes())
+    [sample] = iter_samples(str(tmp_path / "00000.tar"))
+    assert sample.image_ext == "ppm" and sample.text == "a ppm"
+    assert wit(["shards", "verify", str(tmp_path)]) == 0

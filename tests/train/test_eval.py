@@ -6,10 +6,10 @@ import torch
 from PIL import Image
 
 from wit_pipeline import cli
-
-from wit_pipeline.clip import eval_data, models, zeroshot
-
+from wit_pipeline.clip import evalsets, models, zeroshot
 from wit_pipeline.train import evaluate
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     torch.manual_seed(0)
@@ -40,7 +40,7 @@ def test_accuracy_matches_a_direct_computation_and_unreadable_images_are_counted
     assert result["classes"] == 3 and result["count"] == 12 and result["unreadable"] == 1
 
     model, preprocess, tokenizer, _ = models.load_checkpoint(str(checkpoint))
-    folder = eval_data.scan_image_folder(str(root))
+    folder = evalsets.scan_image_folder(str(root))
     assert folder.classnames == ["blue car", "green tree", "red apple"]
     classifier = zeroshot.zero_shot_classifier(model, tokenizer, folder.classnames, zeroshot.DEFAULT_TEMPLATES)
     readable = [s for s in folder.samples if not s[0].endswith("broken.jpg")]
@@ -70,7 +70,7 @@ def test_classnames_file_and_templates_change_the_prompts(checkpoint, tmp_path, 
     assert seen == [(["goldfish", "shark"], ["a photo of a {}.", "an origami {}."])]
     mapping = tmp_path / "names.json"
     mapping.write_text(json.dumps({"n02": "great white shark"}))
-    assert eval_data.scan_image_folder(str(root), str(mapping)).classnames == ["n01", "great white shark"]
+    assert evalsets.scan_image_folder(str(root), str(mapping)).classnames == ["n01", "great white shark"]
 
 
 def test_linear_probe_uses_train_and_test_subtrees_when_present(checkpoint, tmp_path):
@@ -116,3 +116,14 @@ def test_bad_input_gets_one_clear_line(checkpoint, tmp_path, capsys):
     bad_names.write_text("only one\n")
     assert _run("--checkpoint", str(checkpoint), "--eval", f"x={root}", "--classnames", f"x={bad_names}") == 2
     assert "1 names for 2 class folders" in capsys.readouterr().err
+
+
+def test_ppm_images_count_as_in_wit_audit(checkpoint, tmp_path):
+    root = tmp_path / "set"
+    for c, name in enumerate(["a", "b"]):
+        (root / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (32, 32), (c * 200, i * 40, 0)).save(root / name / f"{i}.ppm")
+    assert _run("--checkpoint", str(checkpoint), "--eval", f"ppm={root}", "--out", str(tmp_path / "out")) == 0
+    result = json.loads((tmp_path / "out" / "stats.json").read_text())["eval"]["ppm"]
+    assert result["classes"] == 2 and result["count"] == 6 and result["unreadable"] == 0

@@ -5,12 +5,11 @@ import pytest
 import torch
 
 from wit_pipeline import cli
-
 from wit_pipeline.clip import contrastive, models
-
 from wit_pipeline.run.worlds import shapes as shapes_world
+from wit_pipeline.train import distributed, trainer
 
-from wit_pipeline.train import trainer
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("world")
@@ -97,7 +96,7 @@ def test_accumulated_micro_batches_give_the_full_batch_gradient():
     model.zero_grad()
 
     step = trainer.Trainer.__new__(trainer.Trainer)
-    step.dist, step.autocast_dtype = trainer.DistInfo(), None
+    step.dist, step.autocast_dtype = distributed.DistInfo(), None
     step.raw_model = step.model = step.ddp_model = model
     step.scaler = torch.amp.GradScaler("cpu", enabled=False)
     step._accumulated_backward([(images[:4], texts[:4]), (images[4:], texts[4:])])
@@ -159,3 +158,26 @@ def test_bf16_autocast_grad_checkpointing_and_counted_corrupt_samples(world, tmp
 def test_torch_compile_opt_in(world, tmp_path):
     assert _train(world, tmp_path / "run", "--steps", "2", "--workers", "0", "--compile") == 0
     assert json.loads((tmp_path / "run" / "stats.json").read_text())["steps"] == 2
+
+
+def test_the_config_holds_every_flag_and_checkpoints_keep_them_as_given(world, tmp_path):
+    import argparse
+    import dataclasses
+
+    from wit_pipeline.train.command import add_arguments
+    from wit_pipeline.train.config import TrainConfig
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--shards", str(world / "shards"), "--out", str(tmp_path / "run"), "--model",
+                              "wit-tiny", "--zero-shot", f"shapes={world / 'eval'}", "--steps", "1"])
+    config = TrainConfig.from_args(args)
+    assert list(config.flags().items()) == list(vars(args).items())  # same keys, order and values
+    assert config.shard_files == tuple(str(world / "shards" / f"0000{i}.tar") for i in range(4))
+    assert [name for name, _ in config.eval_sets] == ["shapes"] and len(config.eval_sets[0][1].samples) == 24
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.steps = 2
+    assert _train(world, tmp_path / "run", "--steps", "1", "--workers", "0") == 0
+    saved = models.read_checkpoint(str(tmp_path / "run" / "checkpoints" / "step_00000001.pt"))["args"]
+    assert saved["shards"] == [str(world / "shards")] and saved["model"] == "wit-tiny" and saved["steps"] == 1
+    assert list(saved) == list(vars(args))

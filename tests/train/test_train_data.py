@@ -9,6 +9,8 @@ from PIL import Image
 
 from shards.writer import ShardWriter
 from wit_pipeline.train import data as train_data
+
+
 def _png(value: int) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), (value, 0, 0)).save(buffer, format="PNG")
@@ -24,8 +26,8 @@ def _tokenizer(texts):
     return torch.tensor([[int(t.split()[-1])] for t in texts])
 
 
-def _write(out, shard_id, numbers, bad=()):
-    with ShardWriter(str(out), shard_id, image_ext="png") as writer:
+def _write(out, shard_id, numbers, bad=(), image_ext="png"):
+    with ShardWriter(str(out), shard_id, image_ext=image_ext) as writer:
         for i, n in enumerate(numbers):
             key = f"{shard_id:05d}{i:03d}"
             image = b"not an image" if n in bad else _png(n)
@@ -167,3 +169,11 @@ def test_ordered_batches_resume_in_the_saved_rotation():
     # A restarted DataLoader delivers worker 0 first again; worker 1's batch must still come first.
     resumed = train_data.OrderedBatches([_record(0, 8), _record(1, 4)], num_workers=2, position=saved)
     assert [(b["worker"], b["consumed"]) for b in resumed] == [(1, 4), (0, 8)]
+
+
+def test_every_project_image_extension_is_an_image(tmp_path):
+    # PIL reads by content: a PNG named .ppm (or .bmp, .tif) decodes as any image member.
+    shards = [_write(tmp_path, i, range(i * 4, i * 4 + 4), image_ext=ext) for i, ext in enumerate(("ppm", "bmp"))]
+    batches = list(_stream(shards, shuffle_buffer=1))
+    assert sorted(_samples(batches)) == list(range(8))
+    assert not any(b["skipped"] for b in batches)

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 from wit_pipeline.clip import models
-
 from wit_pipeline.run.worlds import shapes as shapes_world
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 

@@ -11,11 +11,9 @@ import pytest
 import torch
 
 from wit_pipeline import cli
-
 from wit_pipeline.clip import models, zeroshot
-
+from wit_pipeline.clip.evalsets import iterate_batches, scan_image_folder
 from wit_pipeline.run.worlds import shapes as shapes_world
-from wit_pipeline.clip.eval_data import iterate_batches, scan_image_folder
 
 CHANCE = 1 / len(shapes_world.classes())
 

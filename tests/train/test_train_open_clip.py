@@ -7,8 +7,8 @@ import sys
 import torch
 
 from wit_pipeline.clip import models
-
 from wit_pipeline.run.worlds import shapes as shapes_world
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 

@@ -1,7 +1,7 @@
 """CLIP models through open_clip's factory, plus the project's checkpoint format.
 
 A model is named by a *spec*: an open_clip architecture name ("ViT-B-32"), one of the
-configs shipped in `wit_pipeline/model_configs/` ("wit-tiny", "wit-small"), or a path to
+configs shipped in `wit_pipeline/clip/model_configs/` ("wit-tiny", "wit-small"), or a path to
 a JSON config in open_clip's format (`embed_dim`, `vision_cfg`, `text_cfg`). Configs
 stay data, as in open_clip: the shipped ones are registered with open_clip's own
 registry, so `open_clip.create_model("wit-tiny")` works too once this module is imported.
@@ -25,6 +25,7 @@ import torch
 import open_clip
 
 from wit_pipeline.core import files
+
 CONFIG_DIR = Path(__file__).parent / "model_configs"
 CHECKPOINT_FORMAT = "wit-checkpoint/1"
 _REQUIRED_CONFIG_KEYS = ("embed_dim", "vision_cfg", "text_cfg")

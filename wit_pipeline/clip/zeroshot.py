@@ -1,18 +1,21 @@
 """Zero-shot classification with prompt templates and prompt ensembling (CLIP paper, 3.1.4).
 
 Each class name is put into every template ("a photo of a {}."), the text embeddings are
-L2-normalised, averaged over templates and renormalised: one unit vector per class.
-Images are classified by cosine similarity to those vectors.
+L2-normalised, averaged over templates and renormalised: one unit vector per class
+(`open_clip.build_zero_shot_classifier`). Images are classified by cosine similarity to
+those vectors.
 """
 from __future__ import annotations
 
 import contextlib
 from typing import Iterable, Sequence
 
+import open_clip
 import torch
 import torch.nn.functional as F
 
 from wit_pipeline.core import files
+
 DEFAULT_TEMPLATES = ["a photo of a {}."]
 
 
@@ -41,23 +44,19 @@ def _autocast(device) -> torch.autocast | None:
     return torch.autocast(device.type, dtype=torch.bfloat16) if device.type == "cuda" else None
 
 
-@torch.no_grad()
 def zero_shot_classifier(model, tokenizer, classnames: Sequence[str],
                          templates: Sequence[str] = DEFAULT_TEMPLATES, device="cpu",
                          batch_size: int = 256) -> torch.Tensor:
-    """[D, C] matrix of prompt-ensembled, unit-norm class embeddings."""
+    """[D, C] matrix of prompt-ensembled, unit-norm class embeddings (open_clip's builder),
+    encoding about `batch_size` prompts at a time."""
     if not classnames:
         raise ValueError("zero-shot classification needs at least one class name")
     if not templates:
         raise ValueError("zero-shot classification needs at least one template")
-    prompts = [template.format(name) for name in classnames for template in templates]
-    embeddings = []
-    for start in range(0, len(prompts), batch_size):
-        tokens = tokenizer(prompts[start:start + batch_size]).to(device)
-        embeddings.append(F.normalize(model.encode_text(tokens).float(), dim=-1))
-    per_prompt = torch.cat(embeddings).view(len(classnames), len(templates), -1)
-    ensembled = F.normalize(per_prompt.mean(dim=1), dim=-1)
-    return ensembled.T.contiguous()
+    classifier = open_clip.build_zero_shot_classifier(
+        model, tokenizer, list(classnames), list(templates),
+        num_classes_per_batch=max(1, batch_size // len(templates)), device=device)
+    return classifier.float().contiguous()
 
 
 @torch.no_grad()

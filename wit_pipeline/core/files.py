@@ -209,11 +209,27 @@ def write_parquet(path: str, table) -> None:
     write_bytes(path, buffer.getvalue())
 
 
+def arrow_reader(data: bytes):
+    """`data` as an in-memory file that Arrow owns, for pyarrow's readers.
+
+    Arrow's reader threads finish part of their work after a read has returned. Handed a
+    Python object (an io.BytesIO, or bytes wrapped by pa.py_buffer), the thread that lets
+    go of it last must take the GIL; when that happens while the interpreter exits (a
+    clear error right after reading an input), Python ends the thread inside a C++
+    destructor and the process aborts: "terminate called without an active exception",
+    exit status 134. A copy in Arrow's own memory is freed without the GIL.
+    """
+    import pyarrow as pa
+
+    buffer = pa.allocate_buffer(len(data))
+    pa.FixedSizeBufferWriter(buffer).write(data)
+    return pa.BufferReader(buffer)
+
+
 def read_parquet(path: str):
     import pyarrow.parquet as pq
 
-    with open_read(path) as f:
-        return pq.read_table(io.BytesIO(f.read()))
+    return pq.read_table(arrow_reader(read_bytes(path)))
 
 
 # ------------------------------------------------------------------ the OUT lock

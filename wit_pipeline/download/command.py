@@ -13,6 +13,7 @@ import hashlib
 import math
 import multiprocessing
 import os
+import threading
 import time
 
 import apache_beam as beam
@@ -22,9 +23,10 @@ from shards import layout
 from shards.schema import SUCCESS
 from shards.writer import ShardWriter, remove_unfinished, shard_complete, write_totals
 from wit_pipeline.core import console, counters, files
-from wit_pipeline.download.plan import (INPUT_DIRECTORY, ShardSpec, check_harvest_finished, pair_uid,
-                                          plan_shards, read_piece)
-from wit_pipeline.download.images import ImageOptions, ImageRejected, process_image
+from wit_pipeline.download.plan import (INPUT_DIRECTORY, INPUT_ERROR, INPUT_STATUS, ShardSpec, check_harvest_finished,
+                                        pair_uid, plan_shards, read_piece)
+from wit_pipeline.download.images import (ImageOptions, ImageRejected, PixelBudget, decoded_pixels, process_image,
+                                          shared_pixel_budget)
 from wit_pipeline.core.net import Fetcher, FetchPolicy
 from wit_pipeline.core.options import is_local_runner, make_pipeline, pipeline_options, stop_if_dry_run
 from wit_pipeline.core.console import Progress
@@ -32,19 +34,24 @@ from wit_pipeline.core.console import Progress
 _progress: Progress | None = None  # the launcher's live line when workers run in-process
 
 
-def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions,
+def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions, pixel_budget: PixelBudget,
                  decoders: concurrent.futures.Executor | None = None) -> tuple[dict, bytes | None]:
     """Fetch and process one input row; every outcome becomes a status, never an exception.
 
-    `decoders`, when given, is a process pool that runs the image work.
+    Decoding holds `pixel_budget` for the pixels it will decode; `decoders`, when given, is
+    a process pool that runs the image work.
     """
     url, caption = row.get("url"), row.get("caption")
     result = dict(row)
+    input_status, input_error = result.pop(INPUT_STATUS, None), result.pop(INPUT_ERROR, None)
     result.setdefault("uid", None)
     if not result["uid"]:
         result["uid"] = pair_uid(url or "", caption)
     result.update(status=None, error_message=None, width=None, height=None, original_width=None,
                   original_height=None, sha256=None, phash=None)
+    if input_status:  # found unusable while reading the input (download_inputs.normalize_columns)
+        result.update(status=input_status, error_message=input_error)
+        return result, None
     if not url or not isinstance(url, str):
         result.update(status="invalid_url", error_message="empty url")
         return result, None
@@ -54,8 +61,9 @@ def download_row(fetcher: Fetcher, row: dict, opts: ImageOptions,
         return result, None
     result["sha256"] = hashlib.sha256(fetched.content).hexdigest()
     try:
-        image = (decoders.submit(process_image, fetched.content, opts).result() if decoders
-                 else process_image(fetched.content, opts))
+        with pixel_budget.hold(decoded_pixels(fetched.content, opts)):
+            image = (decoders.submit(process_image, fetched.content, opts).result() if decoders
+                     else process_image(fetched.content, opts))
     except ImageRejected as rejected:
         result.update(status=rejected.status, error_message=str(rejected)[:500])
         return result, None
@@ -91,14 +99,22 @@ class DownloadShardFn(beam.DoFn):
         # spawn, not fork: this process already runs threads (Beam's and ours).
         self.decoders = concurrent.futures.ProcessPoolExecutor(
             self.decode_processes, mp_context=multiprocessing.get_context("spawn")) if self.decode_processes else None
+        self.pixel_budget = shared_pixel_budget(self.image_options.decode_pixel_budget)
+        self.stopping = threading.Event()
         self.rows_counter = counters.counter("download", "rows")
         self.success_counter = counters.counter("download", "success")
         self.failed_counter = counters.counter("download", "failed")
 
     def teardown(self):
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        # Beam's multi-threaded runner calls this from another thread while process() may
+        # still run (after a bundle failed elsewhere). Rows already running finish with the
+        # fetcher and decoders they started with, instead of recording the shutdown as their
+        # status in a shard that would then look complete; waiting costs nothing extra, as
+        # the interpreter joins these threads at exit anyway.
+        self.stopping.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
         if self.decoders is not None:
-            self.decoders.shutdown(wait=False, cancel_futures=True)
+            self.decoders.shutdown(wait=True, cancel_futures=True)
         self.fetcher.close()
 
     def process(self, spec: ShardSpec):
@@ -108,14 +124,21 @@ class DownloadShardFn(beam.DoFn):
         rows = read_piece(spec)
         for index, row in enumerate(rows):
             row["key"] = layout.sample_key(spec.shard_id, index, self.samples_per_shard)
-        work = lambda row: download_row(self.fetcher, row, self.image_options, self.decoders)  # noqa: E731
+        work = lambda row: download_row(self.fetcher, row, self.image_options, self.pixel_budget,  # noqa: E731
+                                        self.decoders)
         with ShardWriter(self.out_dir, spec.shard_id, image_ext=self.image_options.encode_format) as writer:
-            for result, image in _ordered_map(self.pool, work, rows, window=self.threads * 4):
-                writer.add(result, image)
-                self.rows_counter.inc()
-                (self.success_counter if result["status"] == SUCCESS else self.failed_counter).inc()
-                if _progress is not None:
-                    _progress.update(result["status"])
+            try:
+                for result, image in _ordered_map(self.pool, work, rows, window=self.threads * 4):
+                    writer.add(result, image)
+                    self.rows_counter.inc()
+                    (self.success_counter if result["status"] == SUCCESS else self.failed_counter).inc()
+                    if _progress is not None:
+                        _progress.update(result["status"])
+            except (concurrent.futures.CancelledError, RuntimeError):  # pool shut down under us: no new rows
+                if not self.stopping.is_set():
+                    raise
+                raise RuntimeError(f"shard {spec.shard_id} left unfinished: the worker was shut down "
+                                   "after a failure elsewhere") from None
         yield writer.stats()
 
 
@@ -172,6 +195,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-aspect-ratio", type=float, default=math.inf)
     parser.add_argument("--max-pixels", type=int, default=ImageOptions.max_pixels,
                         help="decompression-bomb limit in pixels (default %(default)s)")
+    parser.add_argument("--decode-pixel-budget", type=int, default=ImageOptions.decode_pixel_budget,
+                        help="pixels decoded at once per worker process, across its threads and decode processes; "
+                             "bounds decoding memory (default %(default)s: one image of --max-pixels' default)")
     parser.add_argument("--threads", type=int, default=64, help="concurrent downloads per worker (default 64)")
     parser.add_argument("--decode-processes", default="auto",
                         help="processes per worker that decode and resize images: auto (one per core when the "
@@ -238,7 +264,8 @@ def main(args, beam_argv) -> int:
     image_options = ImageOptions(image_size=args.image_size, resize_mode=args.resize_mode,
                                  resize_only_if_bigger=args.resize_only_if_bigger, min_image_size=args.min_image_size,
                                  max_aspect_ratio=args.max_aspect_ratio, encode_format=args.encode_format,
-                                 encode_quality=args.encode_quality, max_pixels=args.max_pixels)
+                                 encode_quality=args.encode_quality, max_pixels=args.max_pixels,
+                                 decode_pixel_budget=args.decode_pixel_budget)
     totals = run_download(args.inputs, args.out, FetchPolicy.from_args(args), image_options,
                           samples_per_shard=args.samples_per_shard, threads=args.threads, beam_argv=beam_argv,
                           input_format=args.input_format, url_col=args.url_col, caption_col=args.caption_col,

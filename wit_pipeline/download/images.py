@@ -2,12 +2,19 @@
 
 Plain Python on bytes; the download stage calls it from its worker threads. Pillow's
 decoders and resamplers release the GIL, so threads keep both cores busy.
+
+Memory: a decoded image costs a few bytes per pixel however small its file (a 179 KB
+PNG can hold 81 megapixels), so the download stage bounds the pixels decoded at once in
+a process with a `PixelBudget` (`decoded_pixels` tells it what an image will cost).
 """
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
 import io
 import math
+import threading
 import warnings
 
 import imagehash
@@ -18,6 +25,12 @@ RESIZE_MODES = ("border", "keep_ratio", "center_crop", "no")
 ENCODE_FORMATS = {"jpg": "JPEG", "webp": "WEBP", "png": "PNG"}
 # Pillow's own default bomb limit; larger images are refused before any pixel is decoded.
 DEFAULT_MAX_PIXELS = 89_478_485
+# Decoded pixels in flight per download worker process: one maximum-size image, or many
+# small ones at once.
+DEFAULT_DECODE_PIXEL_BUDGET = DEFAULT_MAX_PIXELS
+# 16/32-bit and float images are converted to 8 bits this many pixels at a time, so the
+# conversion's temporaries stay a few MB whatever the image size.
+_CONVERT_BAND_PIXELS = 1 << 20
 
 
 class ImageRejected(Exception):
@@ -41,6 +54,7 @@ class ImageOptions:
     encode_format: str = "jpg"
     encode_quality: int = 95
     max_pixels: int = DEFAULT_MAX_PIXELS
+    decode_pixel_budget: int = DEFAULT_DECODE_PIXEL_BUDGET
 
     def validate(self) -> None:
         if self.resize_mode not in RESIZE_MODES:
@@ -53,6 +67,8 @@ class ImageOptions:
             raise ValueError(f"--encode-quality must be in 1..100, got {self.encode_quality}")
         if self.max_aspect_ratio < 1:
             raise ValueError(f"--max-aspect-ratio must be >= 1, got {self.max_aspect_ratio}")
+        if self.decode_pixel_budget <= 0:
+            raise ValueError(f"--decode-pixel-budget must be positive, got {self.decode_pixel_budget}")
 
 
 @dataclasses.dataclass
@@ -75,23 +91,39 @@ def _target_scale(width: int, height: int, opts: ImageOptions) -> float:
     return scale
 
 
+def _wide_to_l(img: Image.Image) -> Image.Image:
+    """16/32-bit integer or float grayscale -> 8-bit "L", scaled rather than clipped (Pillow's
+    own conversion clips at 255), a band of rows at a time instead of whole-image float64
+    arrays (24 bytes a pixel: 2 GB for one 81-megapixel PNG)."""
+    width, height = img.size
+    if img.mode.startswith("I;16"):
+        # v * 255 / 65535 truncated, exactly: 65535 == 255 * 257.
+        to_8bit = lambda band: band // 257  # noqa: E731
+    elif img.mode == "I":
+        scale = 255.0 / max(float(img.getextrema()[1]), 1.0)
+        to_8bit = lambda band: np.clip(band * scale, 0, 255)  # noqa: E731
+    else:  # "F"
+        to_8bit = lambda band: np.clip(band, 0, 255)  # noqa: E731
+    out = np.empty((height, width), np.uint8)
+    rows = max(1, _CONVERT_BAND_PIXELS // width)
+    for top in range(0, height, rows):
+        bottom = min(top + rows, height)
+        out[top:bottom] = to_8bit(np.asarray(img.crop((0, top, width, bottom))))  # casts like astype(uint8)
+    return Image.fromarray(out)
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
     if img.mode == "RGB":
         return img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        # Pillow clips 16/32-bit values at 255 when converting; scale them instead.
-        array = np.asarray(img).astype(np.float64)
-        peak = 65535.0 if img.mode.startswith("I;16") else max(float(array.max()), 1.0)
-        return Image.fromarray(np.clip(array * (255.0 / peak), 0, 255).astype(np.uint8), "L").convert("RGB")
-    if img.mode == "F":
-        array = np.asarray(img)
-        return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return _wide_to_l(img).convert("RGB")
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+        # No copy of an RGBA image, and the white background is freed before the RGB
+        # conversion: 12 rather than 20 bytes a pixel at the peak.
+        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
     return img.convert("RGB")
 
 
@@ -123,7 +155,10 @@ def _resize(img: Image.Image, opts: ImageOptions) -> Image.Image:
     return img
 
 
-def process_image(data: bytes, opts: ImageOptions) -> ProcessedImage:
+def _open(data: bytes, opts: ImageOptions) -> tuple[Image.Image, int, int]:
+    """Parse the header and apply every check that needs no pixels: (image not yet decoded,
+    upright width, upright height). A JPEG much larger than its target is set to decode at
+    1/2, 1/4 or 1/8 scale, so its size is then the size that will be decoded."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -152,7 +187,24 @@ def process_image(data: bytes, opts: ImageOptions) -> ProcessedImage:
             img.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
         # Orientations 5-8 rotate by 90 degrees: the upright image has swapped sides.
         rotated = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-        original_width, original_height = (height, width) if rotated else (width, height)
+    except Exception as exc:
+        raise ImageRejected("decode_error", f"{type(exc).__name__}: {exc}") from None
+    return img, *((height, width) if rotated else (width, height))
+
+
+def decoded_pixels(data: bytes, opts: ImageOptions) -> int:
+    """Pixels `process_image` will decode for these bytes, from the header alone; 0 when it
+    will refuse them before decoding anything."""
+    try:
+        img, _, _ = _open(data, opts)
+    except ImageRejected:
+        return 0
+    return img.size[0] * img.size[1]
+
+
+def process_image(data: bytes, opts: ImageOptions) -> ProcessedImage:
+    img, original_width, original_height = _open(data, opts)
+    try:
         img.load()
         img = ImageOps.exif_transpose(img)
         img = _to_rgb(img)
@@ -167,3 +219,45 @@ def process_image(data: bytes, opts: ImageOptions) -> ProcessedImage:
     return ProcessedImage(data=buffer.getvalue(), width=img.size[0], height=img.size[1],
                           original_width=original_width, original_height=original_height,
                           phash=str(imagehash.phash(img)))
+
+
+class PixelBudget:
+    """A semaphore weighted by pixels: the decodes that hold it together never exceed
+    `capacity` decoded pixels, so a process's decoding memory is bounded whatever images
+    arrive. An image larger than the whole budget waits until it can hold all of it, then
+    runs alone. Waiters are served in arrival order, so a large image is not starved by a
+    stream of small ones."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.in_use = 0
+        self._waiting: collections.deque = collections.deque()
+        self._changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, pixels: int):
+        pixels = min(pixels, self.capacity)
+        with self._changed:
+            ticket = object()
+            self._waiting.append(ticket)
+            self._changed.wait_for(lambda: self._waiting[0] is ticket and self.in_use + pixels <= self.capacity)
+            self._waiting.popleft()
+            self.in_use += pixels
+            self._changed.notify_all()  # the next in line may fit as well
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.in_use -= pixels
+                self._changed.notify_all()
+
+
+_shared_budgets: dict[int, PixelBudget] = {}
+_shared_budgets_lock = threading.Lock()
+
+
+def shared_pixel_budget(capacity: int) -> PixelBudget:
+    """The budget every download worker of this process shares (Beam may run several DoFn
+    instances, each with its own threads, in one process)."""
+    with _shared_budgets_lock:
+        return _shared_budgets.setdefault(capacity, PixelBudget(capacity))

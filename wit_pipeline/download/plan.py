@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
-import io
-import re
+import gzip
+import zlib
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -24,21 +23,20 @@ import pyarrow.parquet as pq
 
 from shards import layout
 from wit_pipeline.core import files
+# The candidate format is harvest's; `check_harvest_finished` and `pair_uid` are re-exported
+# for download's command.
+from wit_pipeline.harvest.schema import CANDIDATE_GLOB, check_harvest_finished, pair_uid  # noqa: F401
 INPUT_FORMATS = ("parquet", "csv", "tsv", "jsonl")
 PLAN_DIR = "_inputs"
 # What a directory given as a url list stands for (not .json/.txt: a folder's stats.json or
 # README would be taken for lists).
 URL_LIST_GLOBS = tuple(f"*.{fmt}{gz}" for fmt in INPUT_FORMATS for gz in ("", ".gz"))
-# `wit harvest` names its outputs candidates-NNNNN-of-NNNNN.parquet and lists them in the
-# stats.json it writes last.
-HARVEST_CANDIDATES = re.compile(r"candidates-\d{5}-of-\d{5}\.parquet$")
 # A directory given to --candidates: a harvest's output folder, else a folder of url lists.
-INPUT_DIRECTORY = (("candidates-*-of-*.parquet",), URL_LIST_GLOBS)
-
-
-def pair_uid(url: str, text: str | None) -> str:
-    """Stable id of an (image url, text) pair; harvest and download agree on it."""
-    return hashlib.sha1(f"{url}\x1f{text or ''}".encode("utf-8")).hexdigest()[:20]
+INPUT_DIRECTORY = ((CANDIDATE_GLOB,), URL_LIST_GLOBS)
+# A row's problem found while reading it (its url or caption is not UTF-8 text), carried
+# beside the row so that download and harvest record it as the row's status. The columns
+# exist only in tables where some row has a problem.
+INPUT_STATUS, INPUT_ERROR = "_input_status", "_input_error"
 
 
 def detect_format(path: str, requested: str = "auto") -> str:
@@ -55,19 +53,19 @@ def detect_format(path: str, requested: str = "auto") -> str:
 
 
 def read_table(path: str, fmt: str) -> pa.Table:
-    data = files.read_bytes(path)
-    if path.endswith(".gz"):
-        import gzip
-        data = gzip.decompress(data)
     try:
+        data = files.read_bytes(path)
+        if path.endswith(".gz"):
+            data = gzip.decompress(data)
+        source = files.arrow_reader(data)
         if fmt == "parquet":
-            return pq.read_table(io.BytesIO(data))
+            return pq.read_table(source)
         if fmt in ("csv", "tsv"):
-            return pa_csv.read_csv(io.BytesIO(data), parse_options=pa_csv.ParseOptions(
+            return pa_csv.read_csv(source, parse_options=pa_csv.ParseOptions(
                 delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=fmt == "csv"),
                 convert_options=pa_csv.ConvertOptions(strings_can_be_null=False))
-        return pa_json.read_json(io.BytesIO(data))
-    except (pa.ArrowInvalid, OSError) as exc:
+        return pa_json.read_json(source)
+    except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as exc:  # gzip: OSError (bad header), EOFError (cut)
         raise ValueError(f"cannot read {path} as {fmt}: {exc}") from None
 
 
@@ -78,8 +76,40 @@ class ShardSpec:
     rows: int
 
 
+def _as_text(column: pa.ChunkedArray, path: str, name: str) -> tuple[pa.ChunkedArray, dict[int, bytes]]:
+    """The column as UTF-8 strings, and {row: its bytes} for the rows that are not UTF-8
+    (kept, with U+FFFD for the bytes that are not). Arrow's csv reader types such a column
+    as binary; its json and parquet readers keep them in string columns unchecked."""
+    kind = column.type
+    is_string = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    if not (is_string or pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
+        try:  # numbers, dates, ...
+            return column.cast(pa.string()), {}
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise ValueError(f"{path}: column {name!r} ({kind}) cannot be read as text") from None
+    try:
+        if is_string:
+            column.validate(full=True)
+        return column.cast(pa.string()), {}
+    except pa.ArrowInvalid:  # some rows are not UTF-8: decode them one by one
+        pass
+    texts, undecodable = [], {}
+    for row, value in enumerate(column.cast(pa.binary()).to_pylist()):
+        try:
+            texts.append(None if value is None else value.decode("utf-8"))
+        except UnicodeDecodeError:
+            texts.append(value.decode("utf-8", errors="replace"))
+            undecodable[row] = value
+    return pa.chunked_array([pa.array(texts, pa.string())]), undecodable
+
+
 def normalize_columns(table: pa.Table, path: str, url_col: str, caption_col: str) -> pa.Table:
-    """Rename the url/caption columns to `url`/`caption`; candidates' `text` is the caption."""
+    """Rename the url/caption columns to `url`/`caption`; candidates' `text` is the caption.
+
+    Every row is decoded on its own: a row whose url or caption is not UTF-8 gets an
+    `invalid_url` / `invalid_caption` status in INPUT_STATUS (its message names the file
+    and row), and the other rows are unaffected. Bytes that are not UTF-8 in other text
+    columns become U+FFFD."""
     names = table.column_names
     if url_col not in names:
         raise ValueError(f"{path}: no url column {url_col!r} (columns: {names}); set --url-col")
@@ -87,35 +117,25 @@ def normalize_columns(table: pa.Table, path: str, url_col: str, caption_col: str
         caption_col = "caption" if "caption" in names else ("text" if "text" in names else None)
     elif caption_col not in names:
         raise ValueError(f"{path}: no caption column {caption_col!r} (columns: {names}); set --caption-col")
-    columns = {"url": table.column(url_col).cast(pa.string())}
-    columns["caption"] = (table.column(caption_col).cast(pa.string()) if caption_col
-                          else pa.nulls(len(table), pa.string()))
+    urls, bad_urls = _as_text(table.column(url_col), path, url_col)
+    captions, bad_captions = _as_text(table.column(caption_col), path, caption_col) if caption_col else (
+        pa.nulls(len(table), pa.string()), {})
+    columns = {"url": urls, "caption": captions}
     for name in names:
         if name not in (url_col, caption_col) and name not in columns:
-            columns[name] = table.column(name)
+            column = table.column(name)
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                column = _as_text(column, path, name)[0]
+            columns[name] = column
+    problems = {row: ("invalid_caption", caption_col, value) for row, value in bad_captions.items()}
+    problems.update({row: ("invalid_url", url_col, value) for row, value in bad_urls.items()})
+    if problems:
+        found = [problems.get(row) for row in range(len(table))]
+        columns[INPUT_STATUS] = pa.array([p and p[0] for p in found], pa.string())
+        columns[INPUT_ERROR] = pa.array(
+            [p and f"{path} row {row}: column {p[1]!r} is not UTF-8 text: {p[2][:80]!r}" for row, p in enumerate(found)],
+            pa.string())
     return pa.table(columns)
-
-
-def check_harvest_finished(paths: list[str]) -> None:
-    """Refuse harvest candidates whose harvest did not finish: a harvest killed mid-write
-    leaves some candidate files but no stats.json (harvest writes it last) listing them."""
-    by_directory: dict[str, list[str]] = {}
-    for path in paths:
-        if HARVEST_CANDIDATES.search(path):
-            directory, _, name = path.rpartition("/")
-            by_directory.setdefault(directory, []).append(name)
-    for directory, names in sorted(by_directory.items()):
-        stats_path = files.join(directory, "stats.json") if directory else "stats.json"
-        stats = files.read_json(stats_path) if files.exists(stats_path) else None
-        listed = set(((stats or {}).get("outputs") or {}).get("candidates") or [])
-        missing = sorted(set(names) - listed)
-        if stats is None:
-            raise ValueError(f"{directory or '.'}/{names[0]}: its harvest did not finish (no stats.json beside "
-                             f"it); run `wit harvest` into {directory or '.'} again to finish it")
-        if missing:
-            raise ValueError(f"{directory or '.'}/{missing[0]} is not one of the candidate files of the harvest "
-                             f"that finished in {directory or '.'} (see its stats.json); a later harvest there did "
-                             f"not finish: run it again")
 
 
 def _when(seconds) -> str:

@@ -8,7 +8,7 @@ of smallest rank key, i.e. those whose key is <= the query's `cap`-th smallest k
 threshold). A pair is kept if ANY of its queries keeps it. So per query, `kept` ==
 min(matched, cap) exactly, and the same pairs are chosen on every run.
 
-Distributed plan (the `Balance` PTransform): one CombinePerKey over (query, rank key)
+Distributed plan (`pipeline.Balance`): one CombinePerKey over (query, rank key)
 whose accumulator is the count plus a bounded max-heap of the `cap` smallest keys (at
 most `cap` ints per query, spread over workers by query), then a side input holding
 only the thresholds of queries above the cap (at most total/cap entries), then one
@@ -23,15 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from collections import Counter
 from typing import Iterable, Mapping
-
-import apache_beam as beam
-
-from wit_pipeline.core import counters
-
-# The uid is shared with `wit download`, which recomputes it for url lists.
-from wit_pipeline.download.plan import pair_uid  # noqa: F401  (re-exported)
 
 EXACT = "exact"
 METACLIP = "metaclip"
@@ -103,120 +95,8 @@ def kept_for_metaclip(uid: str, matched: Iterable[str], counts_over_cap: Mapping
     return kept
 
 
-def balance_in_memory(pairs: Iterable[tuple[str, list[str]]], cap: int, mode: str = EXACT):
-    """Reference implementation over (uid, matched) pairs held in memory.
-
-    Returns (kept uids in input order, {query: (matched, kept)}). The Beam transform
-    below computes the same thing in a distributed way; tests compare the two.
-    """
-    pairs = list(pairs)
-    per_query: dict[str, BottomK] = {}
-    for uid, matched in pairs:
-        for query in matched:
-            per_query.setdefault(query, BottomK(cap)).add(rank_key(uid, query))
-    counts = {q: acc.count for q, acc in per_query.items()}
-    if mode == EXACT:
-        limits = {q: acc.threshold() for q, acc in per_query.items() if acc.count > cap}
-    else:
-        limits = {q: c for q, c in counts.items() if c > cap}
-    kept_uids, kept_counts = [], Counter()
-    for uid, matched in pairs:
-        kept = (kept_for_exact(uid, matched, limits) if mode == EXACT
-                else kept_for_metaclip(uid, matched, limits, cap))
-        if kept:
-            kept_uids.append(uid)
-            kept_counts.update(kept)
-    return kept_uids, {q: (counts[q], kept_counts.get(q, 0)) for q in counts}
-
-
 def validate_balance(cap: int, mode: str) -> None:
     if cap < 1:
         raise ValueError(f"--per-query-cap must be >= 1, got {cap}")
     if mode not in BALANCE_MODES:
         raise ValueError(f"--balance must be one of {', '.join(BALANCE_MODES)}, got {mode!r}")
-
-
-# ---------------------------------------------------------------- Beam wiring
-
-class QueryCapCombineFn(beam.CombineFn):
-    """(query, rank key) -> (matched count, threshold or None), holding at most `cap` keys."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-
-    def create_accumulator(self):
-        return BottomK(self.cap)
-
-    def add_input(self, accumulator, key):
-        accumulator.add(key)
-        return accumulator
-
-    def merge_accumulators(self, accumulators):
-        accumulators = iter(accumulators)
-        merged = next(accumulators)
-        for other in accumulators:
-            merged.merge(other)
-        return merged
-
-    def extract_output(self, accumulator):
-        return accumulator.count, accumulator.threshold()
-
-
-class _DecideKeep(beam.DoFn):
-    KEPT_FOR = "kept_for"
-
-    def __init__(self, cap: int, mode: str) -> None:
-        self.cap, self.mode = cap, mode
-
-    def process(self, pair, limits):
-        if self.mode == EXACT:
-            kept = kept_for_exact(pair["uid"], pair["matched"], limits)
-        else:
-            kept = kept_for_metaclip(pair["uid"], pair["matched"], limits, self.cap)
-        if not kept:
-            counters.count("harvest", "balance.dropped_over_cap")
-            return
-        counters.count("harvest", "balance.kept")
-        yield pair
-        for query in kept:
-            yield beam.pvalue.TaggedOutput(self.KEPT_FOR, query)
-
-
-def _query_count_row(item):
-    query, grouped = item
-    matched = sum(grouped["matched"])
-    kept = sum(grouped["kept"])
-    return query, (matched, kept)
-
-
-class Balance(beam.PTransform):
-    """Pairs (dicts with `uid` and `matched`) -> {"kept": pairs, "query_counts": (query, (matched, kept))}."""
-
-    def __init__(self, cap: int, mode: str = EXACT) -> None:
-        super().__init__()
-        validate_balance(cap, mode)
-        self.cap, self.mode = cap, mode
-
-    def expand(self, pairs):
-        cap = self.cap
-        if self.mode == EXACT:
-            per_query = (pairs
-                         | "RankKeys" >> beam.FlatMap(lambda p: ((q, rank_key(p["uid"], q)) for q in p["matched"]))
-                         | "BottomKPerQuery" >> beam.CombinePerKey(QueryCapCombineFn(cap)))
-            limits = (per_query
-                      | "OverCap" >> beam.Filter(lambda item: item[1][0] > cap)
-                      | "Thresholds" >> beam.MapTuple(lambda q, stats: (q, stats[1])))
-            matched = per_query | "MatchedCounts" >> beam.MapTuple(lambda q, stats: (q, stats[0]))
-        else:
-            matched = (pairs
-                       | "Incidences" >> beam.FlatMap(lambda p: p["matched"])
-                       | "CountPerQuery" >> beam.combiners.Count.PerElement())
-            limits = matched | "OverCap" >> beam.Filter(lambda item: item[1] > cap)
-        decided = pairs | "DecideKeep" >> beam.ParDo(
-            _DecideKeep(cap, self.mode), limits=beam.pvalue.AsDict(limits)).with_outputs(
-                _DecideKeep.KEPT_FOR, main="kept")
-        kept_counts = decided[_DecideKeep.KEPT_FOR] | "KeptCounts" >> beam.combiners.Count.PerElement()
-        query_counts = ({"matched": matched, "kept": kept_counts}
-                        | "JoinCounts" >> beam.CoGroupByKey()
-                        | "QueryCountRows" >> beam.Map(_query_count_row))
-        return {"kept": decided.kept, "query_counts": query_counts}

@@ -10,7 +10,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-from queries.normalize import normalize
+from queries.schema import normalize
 
 # Alt-texts that describe the page furniture, not the picture. Compared after `normalize`.
 DEFAULT_BOILERPLATE = frozenset({
@@ -89,10 +89,6 @@ class TextFilterConfig:
         if not 0.0 <= self.min_lang_score <= 1.0:
             raise ValueError("--lang-min-score must be between 0 and 1")
         return self
-
-
-REJECT_REASONS = ("empty_text", "text_too_short", "text_too_long", "undecodable_text",
-                  "file_name_text", "boilerplate_text", "tiny_declared_size", "wrong_language")
 
 
 class TextFilter:

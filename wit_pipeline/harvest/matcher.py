@@ -16,7 +16,7 @@ measures the difference):
   that only visits apostrophes and hyphens. On ASCII text (most alt-texts) that yields
   exactly the tokens of the Unicode regex; a non-ASCII text is first replaced by its
   `normalize`d form (NFKC + casefold + the regex), which the byte rules leave as it is.
-  tests/test_query_matcher_perf_equivalence.py checks both on random Unicode texts.
+  tests/harvest/test_query_matcher_perf_equivalence.py checks both on random Unicode texts.
 - One hash lookup per token (`map(dict.get)`) answers both "which single-token query
   is this token" and "which automaton symbol does it get". Single-token queries (most
   of a Wikipedia-derived list, and most matches) never walk an automaton.
@@ -42,7 +42,7 @@ from typing import Iterable, Sequence
 
 import ahocorasick
 
-from queries.normalize import normalize, tokenize
+from queries.schema import normalize, tokenize
 
 # Inserted after case folding, so it never collides with a text token or a query token.
 _SENTINEL = "Q"
@@ -83,11 +83,6 @@ def batch_tokens(texts: Sequence[str]) -> list[bytes]:
     if b"'" in data or b"-" in data:
         data = _STRAY_JOINERS.sub(b" ", data)
     return data.split()
-
-
-def ascii_tokens(texts: Sequence[str]) -> list[bytes]:
-    """`batch_tokens` of ASCII texts (kept for callers of the ASCII-only fast path)."""
-    return batch_tokens(texts)
 
 
 def read_query_file(path: str) -> list[str]:
@@ -206,11 +201,10 @@ class SharedMatchers:
 
     @classmethod
     def for_file(cls, path: str) -> QueryMatcher:
-        from apache_beam.io.filesystems import FileSystems
+        from wit_pipeline.core import files
 
-        found = FileSystems.match([path])[0].metadata_list
-        version = (found[0].size_in_bytes, found[0].last_updated_in_seconds) if found else None
-        key = (path, version)
+        identity = files.file_identity([path])[0]
+        key = (path, identity["size"], identity["mtime"])
         with cls._lock:
             matcher = cls._cache.get(key)
             if matcher is None:

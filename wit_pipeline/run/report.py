@@ -1,4 +1,4 @@
-"""`wit report OUT`: one page about a `wit run` / `wit demo` output directory.
+"""The one-page report of a `wit run` / `wit demo` output directory (`wit report OUT`).
 
 Reads what the stages left in OUT/<stage>/ (their stats.json, the query list, the
 training log) and writes OUT/report.json (the numbers) and OUT/report.html (the same,
@@ -14,6 +14,7 @@ import io
 import json
 
 from wit_pipeline.core import files
+
 STAGES = ("queries", "harvest", "download", "dedup", "train")
 
 
@@ -157,23 +158,10 @@ def render_html(report: dict, plots: dict[str, str]) -> str:
 
 
 def write_report(out: str) -> dict:
-    if not files.exists(out):
-        raise FileNotFoundError(f"{out}: no such run directory")
+    """OUT/report.json and OUT/report.html; ValueError when OUT holds no stage's output."""
     report = collect(out)
     if len(report["stages_missing"]) == len(STAGES):
         raise ValueError(f"{out} holds no stage output (expected {', '.join(f'{s}/stats.json' for s in STAGES)})")
     files.write_json(files.join(out, "report.json"), report)
     files.write_bytes(files.join(out, "report.html"), render_html(report, _plots(out, report)).encode("utf-8"))
     return report
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("out", help="the output directory of `wit run` or `wit demo`")
-
-
-def main(args, beam_argv) -> int:
-    report = write_report(args.out)
-    print(f"== wit report == {files.join(args.out, 'report.html')}")
-    for stage in STAGES:
-        print(f"{stage}: {'missing' if stage in report['stages_missing'] else 'ok'}")
-    return 0

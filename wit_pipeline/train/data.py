@@ -30,9 +30,9 @@ from webdataset.tariterators import group_by_keys, tar_file_expander
 
 from shards import layout
 from wit_pipeline.core import files
+
 log = logging.getLogger(__name__)
 
-IMAGE_KEYS = ("jpg", "jpeg", "png", "webp")
 TEXT_KEY = "txt"
 
 
@@ -165,7 +165,7 @@ class ShardStream(torch.utils.data.IterableDataset):
                "skipped": dict(skipped), "partial": len(images)}
 
     def _decode(self, sample: dict, skipped: collections.Counter):
-        image_key = next((k for k in IMAGE_KEYS if k in sample), None)
+        image_key = next((k for k in layout.IMAGE_EXTENSIONS if k in sample), None)
         if image_key is None:
             skipped["no_image"] += 1
             return None

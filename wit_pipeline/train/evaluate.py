@@ -6,19 +6,20 @@ and each image takes the class whose embedding is most similar. The linear probe
 scikit-learn's logistic regression on frozen image embeddings of a train split and
 scores a held-out split.
 
-Flags and input paths are checked (`check_arguments`) before torch loads.
+Flags -> `EvalConfig`: flags, eval sets, class-name files and the checkpoint are checked
+once, in `from_args`, before torch loads.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 
 import numpy as np
 
-from wit_pipeline.clip import eval_data
-
+from wit_pipeline.clip import checkpoints, evalsets
 from wit_pipeline.core import console, files
-from wit_pipeline.train.command import check_device_flag, check_eval_sets, reject_non_beam_options, resolve_checkpoint
+from wit_pipeline.train.config import check_device_flag
 
 DEFAULT_TEMPLATE = "a photo of a {}."
 
@@ -48,15 +49,85 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="train/test split of the probe")
 
 
-def load_model(args, checkpoint: str | None, device):
+@dataclasses.dataclass(frozen=True)
+class EvalSet:
+    """One `--eval NAME=PATH` image folder, scanned."""
+
+    name: str
+    test: evalsets.ImageFolder            # zero-shot, and the probe's held-out side
+    train: evalsets.ImageFolder | None    # the probe's train/ sub-tree, when ROOT has one
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    checkpoint: str | None     # the checkpoint file (a run directory resolved to its latest)
+    model: str | None
+    pretrained: str | None
+    eval_sets: tuple[EvalSet, ...]
+    out: str | None
+    templates: str | None
+    linear_probe: bool
+    probe_c: float
+    probe_test_fraction: float
+    batch_size: int
+    workers: int
+    device: str
+    seed: int
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "EvalConfig":
+        """The checked config; ValueError/FileNotFoundError naming the flag otherwise."""
+        checkpoint = None
+        if args.checkpoint:
+            if args.model or args.pretrained:
+                raise ValueError("give either --checkpoint or --model/--pretrained, not both")
+            checkpoint = checkpoints.resolve_checkpoint(args.checkpoint)
+        elif not args.model:
+            raise ValueError("give --checkpoint (or --model with optional --pretrained)")
+        if args.batch_size < 1:
+            raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+        if args.workers < 0:
+            raise ValueError(f"--workers must be >= 0, got {args.workers}")
+        if args.linear_probe and not 0 < args.probe_test_fraction < 1:
+            raise ValueError("--probe-test-fraction must be between 0 and 1")
+        check_device_flag(args.device)
+        folders = evalsets.image_folder_sets(args.eval, "--eval")
+        classnames_files = {}
+        for value in args.classnames:
+            name, path = evalsets.parse_named_path(value, "--classnames")
+            if name not in {set_name for set_name, _ in folders}:
+                raise ValueError(f"--classnames {name}: no --eval set of that name")
+            if not files.exists(path):
+                raise FileNotFoundError(f"class-name file {path!r} does not exist")
+            classnames_files[name] = path
+        if args.templates and not files.exists(args.templates):
+            raise FileNotFoundError(f"template file {args.templates!r} does not exist")
+        eval_sets = []
+        for (name, folder), value in zip(folders, args.eval):
+            if name in classnames_files:
+                folder = dataclasses.replace(
+                    folder, classnames=evalsets.read_classnames(classnames_files[name], folder.classes))
+            split = evalsets.split_folder(evalsets.parse_named_path(value)[1])
+            train = None
+            if args.linear_probe and split:
+                train = evalsets.scan_image_folder(split[0])
+                if train.classes != folder.classes:
+                    raise ValueError(f"eval set {name}: train/ and test/ hold different class folders")
+            eval_sets.append(EvalSet(name, folder, train))
+        return cls(checkpoint, args.model, args.pretrained, tuple(eval_sets), args.out, args.templates,
+                   args.linear_probe, args.probe_c, args.probe_test_fraction, args.batch_size, args.workers,
+                   args.device, args.seed)
+
+
+def load_model(config: EvalConfig, device):
     from wit_pipeline.clip import models
-    if checkpoint:
-        model, preprocess, tokenizer, loaded = models.load_checkpoint(checkpoint, device)
-        return model, preprocess, tokenizer, {"checkpoint": checkpoint, "model": loaded["model_spec"]["name"],
-                                              "step": loaded.get("step")}
-    model, _, preprocess, tokenizer = models.create_model(args.model, pretrained=args.pretrained, device=device)
+    if config.checkpoint:
+        model, preprocess, tokenizer, loaded = models.load_checkpoint(config.checkpoint, device)
+        return model, preprocess, tokenizer, {"checkpoint": config.checkpoint,
+                                              "model": loaded["model_spec"]["name"], "step": loaded.get("step")}
+    model, _, preprocess, tokenizer = models.create_model(config.model, pretrained=config.pretrained, device=device)
     model.eval()
-    return model, preprocess, tokenizer, {"model": args.model, "pretrained": args.pretrained}
+    return model, preprocess, tokenizer, {"model": config.model, "pretrained": config.pretrained}
 
 
 def embed_images(model, samples, preprocess, device, batch_size: int, workers: int):
@@ -66,7 +137,7 @@ def embed_images(model, samples, preprocess, device, batch_size: int, workers: i
     from wit_pipeline.clip import zeroshot
     features, targets, rows, unreadable = [], [], [], []
     with torch.no_grad():
-        for images, batch_targets, indices in eval_data.iterate_batches(samples, preprocess, batch_size, workers,
+        for images, batch_targets, indices in evalsets.iterate_batches(samples, preprocess, batch_size, workers,
                                                                         unreadable):
             features.append(zeroshot.image_features(model, images, device).cpu())
             targets.append(batch_targets)
@@ -105,88 +176,52 @@ def linear_probe(train_x, train_y, test_x, test_y, c: float, seed: int) -> float
     return float((classifier.predict(test_x) == test_y).mean())
 
 
-def evaluate_set(model, preprocess, tokenizer, name: str, root: str, args, device, templates) -> dict:
+def evaluate_set(model, preprocess, tokenizer, eval_set: EvalSet, config: EvalConfig, device, templates) -> dict:
     from wit_pipeline.clip import zeroshot
-    classnames_file = dict(eval_data.parse_named_path(v, "--classnames") for v in args.classnames).get(name)
-    split = eval_data.split_folder(root)
-    test_root = split[1] if split else root
-    folder = eval_data.scan_image_folder(test_root, classnames_file)
+    folder = eval_set.test
     classifier = zeroshot.zero_shot_classifier(model, tokenizer, folder.classnames, templates, device)
     features, targets, rows, unreadable = embed_images(model, folder.samples, preprocess, device,
-                                                       args.batch_size, args.workers)
+                                                       config.batch_size, config.workers)
     logits = 100.0 * features.to(device) @ classifier
     correct = zeroshot.topk_correct(logits, targets, (1, 5))
     result = {"classes": len(folder.classes), "count": len(targets), "unreadable": len(unreadable),
               "top1": correct[1] / len(targets), "top5": correct[5] / len(targets)}
-    if args.linear_probe:
-        if split:
-            train_folder = eval_data.scan_image_folder(split[0])
-            if train_folder.classes != folder.classes:
-                raise ValueError(f"eval set {name}: train/ and test/ hold different class folders")
-            train_x, train_y, _, train_bad = embed_images(model, train_folder.samples, preprocess, device,
-                                                          args.batch_size, args.workers)
+    if config.linear_probe:
+        if eval_set.train:
+            train_x, train_y, _, train_bad = embed_images(model, eval_set.train.samples, preprocess, device,
+                                                          config.batch_size, config.workers)
             test_x, test_y = features, targets
             result["unreadable"] += len(train_bad)
         else:
-            train_samples, test_samples = stratified_split(folder.samples, args.probe_test_fraction, args.seed)
+            train_samples, test_samples = stratified_split(folder.samples, config.probe_test_fraction, config.seed)
             index = {folder.samples[sample][0]: row for row, sample in enumerate(rows)}
             train_rows = [index[p] for p, _ in train_samples if p in index]
             test_rows = [index[p] for p, _ in test_samples if p in index]
             train_x, train_y = features[train_rows], targets[train_rows]
             test_x, test_y = features[test_rows], targets[test_rows]
         if len(test_y) == 0:
-            raise ValueError(f"eval set {name}: no held-out image for the linear probe")
+            raise ValueError(f"eval set {eval_set.name}: no held-out image for the linear probe")
         result["linear_probe"] = {
             "top1": linear_probe(train_x.numpy(), train_y.numpy(), test_x.numpy(), test_y.numpy(),
-                                 args.probe_c, args.seed),
-            "train": len(train_y), "test": len(test_y), "C": args.probe_c}
+                                 config.probe_c, config.seed),
+            "train": len(train_y), "test": len(test_y), "C": config.probe_c}
     return result
 
 
-def check_arguments(args: argparse.Namespace) -> str | None:
-    """Every flag and input path, before torch loads; returns the checkpoint file to load."""
-    checkpoint = None
-    if args.checkpoint:
-        if args.model or args.pretrained:
-            raise ValueError("give either --checkpoint or --model/--pretrained, not both")
-        checkpoint = resolve_checkpoint(args.checkpoint)
-    elif not args.model:
-        raise ValueError("give --checkpoint (or --model with optional --pretrained)")
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.workers < 0:
-        raise ValueError(f"--workers must be >= 0, got {args.workers}")
-    if args.linear_probe and not 0 < args.probe_test_fraction < 1:
-        raise ValueError("--probe-test-fraction must be between 0 and 1")
-    check_device_flag(args.device)
-    check_eval_sets(args.eval, "--eval")
-    names = {eval_data.parse_named_path(value, "--eval")[0] for value in args.eval}
-    for value in args.classnames:
-        name, path = eval_data.parse_named_path(value, "--classnames")
-        if name not in names:
-            raise ValueError(f"--classnames {name}: no --eval set of that name")
-        if not files.exists(path):
-            raise FileNotFoundError(f"class-name file {path!r} does not exist")
-    if args.templates and not files.exists(args.templates):
-        raise FileNotFoundError(f"template file {args.templates!r} does not exist")
-    return checkpoint
-
-
 def main(args: argparse.Namespace, beam_argv: list[str]) -> int:
-    reject_non_beam_options(beam_argv)
-    checkpoint = check_arguments(args)
+    # Beam pipeline options are accepted as by every stage and mean nothing here.
+    config = EvalConfig.from_args(args)
     from wit_pipeline.clip import zeroshot
-    from wit_pipeline.train.trainer import init_distributed
+    from wit_pipeline.train.distributed import init_distributed
 
-    _, device = init_distributed(args.device)
-    eval_sets = [eval_data.parse_named_path(value, "--eval") for value in args.eval]
-    templates = zeroshot.load_templates(args.templates) if args.templates else zeroshot.DEFAULT_TEMPLATES
-    model, preprocess, tokenizer, source = load_model(args, checkpoint, device)
-    results = {name: evaluate_set(model, preprocess, tokenizer, name, root, args, device, templates)
-               for name, root in eval_sets}
+    _, device = init_distributed(config.device)
+    templates = zeroshot.load_templates(config.templates) if config.templates else zeroshot.DEFAULT_TEMPLATES
+    model, preprocess, tokenizer, source = load_model(config, device)
+    results = {eval_set.name: evaluate_set(model, preprocess, tokenizer, eval_set, config, device, templates)
+               for eval_set in config.eval_sets}
     stats = {**source, "templates": len(templates), "eval": results}
-    if args.out:
-        console.finish(args.out, "wit eval", stats)
+    if config.out:
+        console.finish(config.out, "wit eval", stats)
     else:
         print(console.format_summary("wit eval", stats), flush=True)
     return 0

@@ -1,126 +1,30 @@
-"""The trainer behind `wit train` (the command line and its checks are in `train.py`, which
-imports this module only once the flags and inputs are found good: it loads torch).
+"""The trainer behind `wit train`: it gets a checked `TrainConfig` (config.py) from
+`command.py`, which imports this module only then: it loads torch.
 
-One process per device; under `torchrun` the processes form a DDP group (NCCL on GPUs,
-gloo on CPU). The loss, schedule and parameter groups are in `contrastive.py`, the input
-pipeline in `train_data.py`, models and checkpoints in `models.py`. Checkpoints go to
-`OUT/checkpoints/step_NNNNNNNN.pt` with `OUT/checkpoints/latest.json` naming the newest;
-the log is `OUT/log.jsonl`; the summary is `OUT/stats.json`.
+The loss, schedule and parameter groups are in `clip/contrastive.py`, the input pipeline
+in `data.py`, models and the checkpoint format in `clip/models.py`, the run directory's
+layout in `clip/checkpoints.py`, the process group in `distributed.py`.
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import contextlib
-import dataclasses
-import datetime
-import json
 import math
-import os
-import sys
 import time
 
 import torch
-import torch.distributed as dist
 
-from wit_pipeline.clip import contrastive, eval_data, models, zeroshot
-
+from wit_pipeline.clip import checkpoints, contrastive, evalsets, models, zeroshot
 from wit_pipeline.core import console, files
-
 from wit_pipeline.train import data as train_data
-from wit_pipeline.train.command import LATEST, check_eval_sets, latest_checkpoint, shard_paths
+from wit_pipeline.train import distributed
+from wit_pipeline.train.config import TrainConfig
+from wit_pipeline.train.logs import JsonlLog
 
 
-@dataclasses.dataclass
-class DistInfo:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device_flag: str) -> tuple[DistInfo, torch.device]:
-    """DistInfo and this process's device; joins the torchrun group when there is one."""
-    info = DistInfo(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-                    int(os.environ.get("LOCAL_RANK", 0)))
-    if device_flag == "auto":
-        device_flag = "cuda" if torch.cuda.is_available() else "cpu"
-    if device_flag.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {device_flag}: no CUDA device is available")
-        device = torch.device(device_flag if ":" in device_flag or not info.distributed else f"cuda:{info.local_rank}")
-        torch.cuda.set_device(device)
-    elif device_flag == "cpu":
-        device = torch.device("cpu")
-    else:
-        raise ValueError(f"--device must be auto, cpu, cuda or cuda:N, got {device_flag!r}")
-    if info.distributed and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
-                                timeout=datetime.timedelta(minutes=30))
-    return info, device
-
-
-def resolve_precision(flag: str, device: torch.device) -> tuple[str, torch.dtype | None]:
-    """(precision name, autocast dtype or None)."""
-    if flag == "auto":
-        if device.type != "cuda":
-            flag = "fp32"
-        else:
-            flag = "bf16" if torch.cuda.is_bf16_supported() else "amp"
-    if flag == "fp32":
-        return flag, None
-    if flag == "bf16" or device.type != "cuda":
-        # CPUs have no fast fp16 kernels: mixed precision there means bf16.
-        return flag, torch.bfloat16
-    return flag, torch.float16
-
-
-class JsonlLog:
-    """Append-only JSON-lines log; on object stores (no append) rewritten whole at each flush."""
-
-    def __init__(self, path: str, resume_step: int | None = None):
-        """A fresh log, or with `resume_step` the existing one without records past that step
-        (a run stopped after logging steps its last checkpoint does not hold)."""
-        self.path = path
-        self.local = files.is_local(path)
-        self.lines = []
-        if resume_step is not None and files.exists(path):
-            self.lines = [line for line in files.read_bytes(path).decode("utf-8").splitlines()
-                          if line.strip() and json.loads(line).get("step", 0) <= resume_step]
-        if self.local:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            self.file = open(path, "w", encoding="utf-8")
-            self.file.writelines(line + "\n" for line in self.lines)
-            self.file.flush()
-
-    def write(self, record: dict) -> None:
-        line = json.dumps(record, sort_keys=True)
-        if self.local:
-            self.file.write(line + "\n")
-            self.file.flush()
-        else:
-            self.lines.append(line)
-
-    def flush(self) -> None:
-        if not self.local:
-            files.write_bytes(self.path, ("\n".join(self.lines) + "\n").encode())
-
-    def close(self) -> None:
-        self.flush()
-        if self.local:
-            self.file.close()
-
-
-def make_optimizer(model: torch.nn.Module, args: argparse.Namespace) -> torch.optim.AdamW:
-    groups = contrastive.param_groups(model, args.wd)
-    kwargs = dict(lr=args.lr, betas=(args.beta1, args.beta2), eps=args.eps)
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    groups = contrastive.param_groups(model, config.wd)
+    kwargs = dict(lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps)
     try:
         # The fused kernel updates all parameters in one pass: ~10x faster than the
         # per-tensor loop on CPU, where the 49408-row token embedding dominates small models.
@@ -130,12 +34,12 @@ def make_optimizer(model: torch.nn.Module, args: argparse.Namespace) -> torch.op
 
 
 class Trainer:
-    def __init__(self, args: argparse.Namespace):
-        self.args = args
-        self.dist, self.device = init_distributed(args.device)
-        self.precision, self.autocast_dtype = resolve_precision(args.precision, self.device)
-        self.out = args.out
-        self.ckpt_dir = files.join(self.out, "checkpoints")
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self.dist, self.device = distributed.init_distributed(config.device)
+        self.precision, self.autocast_dtype = distributed.resolve_precision(config.precision, self.device)
+        self.out = config.out
+        self.ckpt_dir = files.join(self.out, checkpoints.CHECKPOINT_DIR)
         self.skipped: collections.Counter = collections.Counter()
         self.partial_dropped = 0
         self.epochs_completed = 0
@@ -145,15 +49,10 @@ class Trainer:
 
     # ---- setup -------------------------------------------------------------------------
 
-    def _setup_eval_sets(self) -> None:
-        self.eval_sets = check_eval_sets(self.args.zero_shot, "--zero-shot")
-        self.templates = (zeroshot.load_templates(self.args.zero_shot_templates)
-                          if self.args.zero_shot_templates else zeroshot.DEFAULT_TEMPLATES)
-
     def _total_steps(self, global_batch: int) -> int:
-        a = self.args
-        if a.steps is not None and a.epochs is None:
-            return a.steps
+        c = self.config
+        if c.steps is not None and c.epochs is None:
+            return c.steps
         sizes = train_data.shard_sizes(self.shards)
         if any(size is None for size in sizes):
             raise ValueError("these shards have no NNNNN_stats.json sample counts, so the length of an epoch "
@@ -161,12 +60,12 @@ class Trainer:
         per_epoch = sum(sizes) // global_batch
         if per_epoch == 0:
             raise ValueError(f"the shards hold {sum(sizes)} samples, fewer than one global batch of {global_batch}")
-        from_epochs = max(1, int(per_epoch * (a.epochs or 1)))
-        return min(from_epochs, a.steps) if a.steps is not None else from_epochs
+        from_epochs = max(1, int(per_epoch * (c.epochs or 1)))
+        return min(from_epochs, c.steps) if c.steps is not None else from_epochs
 
     def _workers(self) -> int:
-        workers = self.args.workers
-        if not self.args.resampled:
+        workers = self.config.workers
+        if not self.config.resampled:
             per_rank = len(self.shards) // self.dist.world_size
             if per_rank == 0:
                 raise ValueError(f"{len(self.shards)} shard(s) cannot be split over {self.dist.world_size} "
@@ -178,36 +77,38 @@ class Trainer:
 
     def _say(self, message: str) -> None:
         if self.dist.main:
-            print(f"wit train: {message}", file=sys.stderr, flush=True)
+            console.say("wit train", message)
 
     def setup(self) -> None:
-        """Builds everything; `args` were checked by `train.check_arguments`."""
-        a = self.args
-        self.shards = shard_paths(a.shards)
-        self._setup_eval_sets()
-        latest = latest_checkpoint(self.out)
-        resume = models.read_checkpoint(latest) if a.resume and latest else None
-        if a.resume and resume is None:
+        """Builds everything from the checked config."""
+        c = self.config
+        self.shards = list(c.shard_files)
+        self.eval_sets = c.eval_sets
+        self.templates = zeroshot.load_templates(c.zero_shot_templates) if c.zero_shot_templates \
+            else zeroshot.DEFAULT_TEMPLATES
+        latest = checkpoints.latest_checkpoint(self.out)
+        resume = models.read_checkpoint(latest) if c.resume and latest else None
+        if c.resume and resume is None:
             self._say("--resume: no checkpoint in OUT yet, starting from step 0")
 
-        torch.manual_seed(a.seed)
-        spec = resume["model_spec"] if resume else a.model
-        if resume and a.model != resume["args"]["model"]:
+        torch.manual_seed(c.seed)
+        spec = resume["model_spec"] if resume else c.model
+        if resume and c.model != resume["args"]["model"]:
             self._say(f"--resume: continuing the checkpoint's model {resume['model_spec']['name']!r}, "
-                      f"not --model {a.model!r}")
+                      f"not --model {c.model!r}")
         model, self.preprocess_train, self.preprocess_val, self.tokenizer = models.create_model(
-            spec, pretrained=None if resume else a.pretrained, device=self.device)
+            spec, pretrained=None if resume else c.pretrained, device=self.device)
         self.model_spec = model.wit_model_spec
         if resume:
             model.load_state_dict(resume["state_dict"])
-        if a.grad_checkpointing:
+        if c.grad_checkpointing:
             model.set_grad_checkpointing(True)
         self.raw_model = model
-        self.optimizer = make_optimizer(model, a)
+        self.optimizer = make_optimizer(model, c)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.autocast_dtype == torch.float16)
-        self.global_batch = a.batch_size * a.accum_freq * self.dist.world_size
+        self.global_batch = c.batch_size * c.accum_freq * self.dist.world_size
         self.total_steps = self._total_steps(self.global_batch)
-        self.warmup = a.warmup if a.warmup is not None else min(2000, self.total_steps // 10)
+        self.warmup = c.warmup if c.warmup is not None else min(2000, self.total_steps // 10)
         self.workers = self._workers()
 
         self.step, self.epoch, position = 0, 0, None
@@ -225,15 +126,15 @@ class Trainer:
             ddp_args = {"device_ids": [self.device]} if self.device.type == "cuda" else {}
             model = torch.nn.parallel.DistributedDataParallel(model, **ddp_args)
         self.ddp_model = model
-        self.model = torch.compile(model) if a.compile else model
+        self.model = torch.compile(model) if c.compile else model
         self._start_epoch(position)
         self.log = JsonlLog(files.join(self.out, "log.jsonl"), resume_step=self.step if resume else None) \
             if self.dist.main else None
 
     def _resume_position(self, position: dict) -> tuple[int, train_data.StreamPosition | None]:
         same_layout = (position["world_size"] == self.dist.world_size and position["workers"] == self.workers
-                       and position["resampled"] == self.args.resampled and position["seed"] == self.args.seed)
-        if same_layout and not self.args.resampled:
+                       and position["resampled"] == self.config.resampled and position["seed"] == self.config.seed)
+        if same_layout and not self.config.resampled:
             return position["epoch"], train_data.StreamPosition.from_dict(position["streams"][self.dist.rank])
         # An endless resampled stream is simply reseeded (statistically the same stream,
         # without re-reading what was consumed); a changed layout cannot replay exactly.
@@ -247,9 +148,9 @@ class Trainer:
             self.skipped.update(self.batches.skipped)
             self.partial_dropped += self.batches.partial
         stream = train_data.ShardStream(
-            self.shards, self.preprocess_train, self.tokenizer, self.args.batch_size, seed=self.args.seed,
+            self.shards, self.preprocess_train, self.tokenizer, self.config.batch_size, seed=self.config.seed,
             epoch=self.epoch, rank=self.dist.rank, world_size=self.dist.world_size,
-            resampled=self.args.resampled, shuffle_buffer=self.args.shuffle_buffer, position=position)
+            resampled=self.config.resampled, shuffle_buffer=self.config.shuffle_buffer, position=position)
         loader = train_data.make_loader(stream, self.workers, pin_memory=self.device.type == "cuda")
         self.batches = train_data.OrderedBatches(loader, self.workers, position)
         self.batches_this_epoch = 0
@@ -265,23 +166,21 @@ class Trainer:
         while True:
             batch = next(self.batches, None)
             have = batch is not None
-            if self.dist.distributed and not self.args.resampled:
+            if not self.config.resampled:
                 # Ranks can hold different numbers of batches per epoch: all move on together.
-                flag = torch.tensor([int(have)], device=self.device if self.device.type == "cuda" else "cpu")
-                dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-                have = bool(flag.item())
+                have = distributed.all_ranks(have, self.dist, self.device)
             if have:
                 self.batches_this_epoch += 1
                 return batch
-            if self.args.resampled:
+            if self.config.resampled:
                 raise ValueError("the resampled shard stream ended: no readable sample in any shard")
             if self.batches_this_epoch == 0:
-                raise ValueError(f"an epoch yielded no full batch of {self.args.batch_size} on rank "
+                raise ValueError(f"an epoch yielded no full batch of {self.config.batch_size} on rank "
                                  f"{self.dist.rank}: too few readable samples "
                                  f"(skipped: {dict(self._skip_counts()[0])})")
             self.epoch += 1
             self.epochs_completed += 1
-            if self.args.epochs is not None and self.epochs_completed >= self.args.epochs:
+            if self.config.epochs is not None and self.epochs_completed >= self.config.epochs:
                 return None
             self._start_epoch()
 
@@ -293,7 +192,7 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def _train_step(self, micro_batches: list[dict]) -> torch.Tensor:
-        lr = contrastive.lr_at(self.step, self.args.lr, self.warmup, self.total_steps, self.args.min_lr)
+        lr = contrastive.lr_at(self.step, self.config.lr, self.warmup, self.total_steps, self.config.min_lr)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.train()
@@ -306,9 +205,9 @@ class Trainer:
             self.scaler.scale(loss).backward()
         else:
             loss = self._accumulated_backward(inputs)
-        if self.args.grad_clip_norm:
+        if self.config.grad_clip_norm:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), self.args.grad_clip_norm)
+            torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), self.config.grad_clip_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
@@ -349,7 +248,7 @@ class Trainer:
                 classifier = zeroshot.zero_shot_classifier(model, self.tokenizer, folder.classnames,
                                                            self.templates, self.device)
                 unreadable: list = []
-                batches = ((images, targets) for images, targets, _ in eval_data.iterate_batches(
+                batches = ((images, targets) for images, targets, _ in evalsets.iterate_batches(
                     folder.samples, self.preprocess_val, batch_size=256,
                     workers=0 if len(folder.samples) < 2000 else self.workers, unreadable=unreadable))
                 result = zeroshot.evaluate_zero_shot(model, classifier, batches, self.device)
@@ -357,17 +256,13 @@ class Trainer:
                 results[name] = result
             self.log.write({"step": self.step, "zero_shot": results})
             self.zero_shot_results = results
-        if self.dist.distributed:
-            dist.barrier()
+        distributed.barrier(self.dist)
         return results
 
     def _save(self) -> str:
-        streams = [self.batches.position.to_dict()]
-        if self.dist.distributed:
-            streams = [None] * self.dist.world_size
-            dist.all_gather_object(streams, self.batches.position.to_dict())
+        streams = distributed.gather(self.batches.position.to_dict(), self.dist)
         skipped, partial = self._skip_counts()
-        path = files.join(self.ckpt_dir, f"step_{self.step:08d}.pt")
+        path = files.join(self.ckpt_dir, checkpoints.checkpoint_name(self.step))
         if self.dist.main:
             files.makedirs(self.ckpt_dir)
             state = {
@@ -375,23 +270,21 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "scaler": self.scaler.state_dict(),
                 "data_position": {"epoch": self.epoch, "streams": streams, "workers": self.workers,
-                                  "world_size": self.dist.world_size, "resampled": self.args.resampled,
-                                  "seed": self.args.seed},
+                                  "world_size": self.dist.world_size, "resampled": self.config.resampled,
+                                  "seed": self.config.seed},
                 "stats": {"skipped": dict(skipped), "partial_dropped": partial,
                           "epochs_completed": self.epochs_completed},
-                "args": {k: v for k, v in vars(self.args).items() if not callable(v)},
+                "args": self.config.flags(),
             }
             models.save_checkpoint(path, self.raw_model, self.model_spec, **state)
-            files.write_json(files.join(self.ckpt_dir, LATEST),
-                             {"checkpoint": f"step_{self.step:08d}.pt", "step": self.step})
+            checkpoints.write_latest(self.ckpt_dir, self.step)
             self._prune_checkpoints()
             self.log.flush()
-        if self.dist.distributed:
-            dist.barrier()
+        distributed.barrier(self.dist)
         return path
 
     def _prune_checkpoints(self) -> None:
-        keep = self.args.keep_checkpoints
+        keep = self.config.keep_checkpoints
         if keep <= 0:
             return
         files.remove_all(files.match(files.join(self.ckpt_dir, "step_*.pt"))[:-keep])
@@ -399,28 +292,26 @@ class Trainer:
     # ---- the loop ----------------------------------------------------------------------
 
     def run(self) -> dict:
-        a = self.args
+        c = self.config
         started = time.time()
         self.setup()
         self._say(f"{len(self.shards)} shard(s), model {self.model_spec['name']}, {self.total_steps} steps of "
                   f"{self.global_batch} samples, device {self.device}, precision {self.precision}, "
                   f"{self.dist.world_size} process(es) x {self.workers} data worker(s)")
-        from tqdm import tqdm
-
-        progress = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
-                        disable=not self.dist.main or not sys.stderr.isatty())
+        progress = console.Progress("wit train", self.total_steps, unit="steps", initial=self.step,
+                                    show=None if self.dist.main else False)
         first_step_done_at, steps_timed = None, 0
         interval_start, interval_samples, data_time = time.time(), 0, 0.0
         last_checkpoint = None
         while self.step < self.total_steps:
             fetch_start = time.time()
             micro_batches = []
-            for _ in range(a.accum_freq):
+            for _ in range(c.accum_freq):
                 batch = self._next_batch()
                 if batch is None:
                     break
                 micro_batches.append(batch)
-            if len(micro_batches) < a.accum_freq:
+            if len(micro_batches) < c.accum_freq:
                 break  # --epochs done
             data_time += time.time() - fetch_start
             loss = self._train_step(micro_batches)
@@ -434,13 +325,13 @@ class Trainer:
                 first_step_done_at = now
             else:
                 steps_timed += 1
-            progress.update(1)
-            if self.dist.main and (self.step % a.log_every == 0 or self.step == self.total_steps):
+            shown = {}  # fields of the progress line
+            if self.dist.main and (self.step % c.log_every == 0 or self.step == self.total_steps):
                 # Reading the loss waits for the device, so it happens only when logging.
                 loss = float(loss)
                 if not math.isfinite(loss):
                     raise RuntimeError(f"loss became {loss} at step {self.step}; lower --lr or use --precision fp32")
-                progress.set_postfix(loss=f"{loss:.3f}", epoch=self.epoch)
+                shown = {"loss": loss, "epoch": self.epoch}
                 elapsed = now - interval_start
                 record = {"step": self.step, "epoch": self.epoch, "loss": loss,
                           "lr": self.optimizer.param_groups[0]["lr"],
@@ -448,32 +339,31 @@ class Trainer:
                           "samples_per_s": interval_samples / elapsed if elapsed > 0 else None,
                           "data_time_s": data_time, "interval_s": elapsed}
                 self.log.write(record)
-                if progress.disable:
+                if not progress.show:
                     print(f"step {self.step}/{self.total_steps} loss {loss:.4f} lr {record['lr']:.2e} "
                           f"{record['samples_per_s'] or 0:.1f} samples/s", flush=True)
                 interval_start, interval_samples, data_time = time.time(), 0, 0.0
-            if a.zero_shot_every and self.step % a.zero_shot_every == 0 and self.step < self.total_steps:
+            progress.update(**shown)
+            if c.zero_shot_every and self.step % c.zero_shot_every == 0 and self.step < self.total_steps:
                 self._zero_shot()
-            if self.step % a.save_every == 0:
+            if self.step % c.save_every == 0:
                 last_checkpoint = self._save()
         progress.close()
         steady_time = time.time() - first_step_done_at if first_step_done_at else 0.0
-        if last_checkpoint is None or not last_checkpoint.endswith(f"step_{self.step:08d}.pt"):
+        if last_checkpoint is None or not last_checkpoint.endswith(checkpoints.checkpoint_name(self.step)):
             last_checkpoint = self._save()
         self._zero_shot()
         stats = self._stats(started, steady_time, steps_timed, last_checkpoint)
         if self.dist.main:
             self.log.close()
             console.finish(self.out, "wit train", stats)
-        if self.dist.distributed:
-            dist.destroy_process_group()
+        distributed.shutdown(self.dist)
         return stats
 
     def _stats(self, started: float, steady_time: float, steps_timed: int, checkpoint: str) -> dict:
         skipped, partial = self._skip_counts()
         if self.dist.distributed:
-            gathered = [None] * self.dist.world_size
-            dist.all_gather_object(gathered, (dict(skipped), partial))
+            gathered = distributed.gather((dict(skipped), partial), self.dist)
             skipped = collections.Counter()
             for counts, _ in gathered:
                 skipped.update(counts)

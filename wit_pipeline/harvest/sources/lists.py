@@ -7,30 +7,37 @@ same files with the same `--url-col` / `--caption-col` / `--input-format` flags.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+import zlib
 from typing import Iterator
 
 import pyarrow as pa
 
 from wit_pipeline.core import files
-from wit_pipeline.download.plan import detect_format, normalize_columns, read_table
+from wit_pipeline.download.plan import (INPUT_ERROR, INPUT_STATUS, URL_LIST_GLOBS, detect_format,
+                                        normalize_columns, read_table)
 from wit_pipeline.harvest.sources.html import ImageRef, clean_text, resolve_url
 from wit_pipeline.harvest.sources.archives import ArchiveItem, Counted, Skip
+
+# What a directory given to --url-list stands for.
+URL_LIST_DIRECTORY = (URL_LIST_GLOBS,)
 
 
 def column_names(path: str, fmt: str) -> list[str]:
     """The columns of a list without reading all of it (the launcher checks every list)."""
-    if fmt == "parquet" and not path.endswith(".gz"):
-        import pyarrow.parquet as pq
+    try:
+        if fmt == "parquet" and not path.endswith(".gz"):
+            import pyarrow.parquet as pq
 
+            with files.open_read(path) as f:
+                return pq.ParquetFile(f).schema_arrow.names
         with files.open_read(path) as f:
-            return pq.ParquetFile(f).schema_arrow.names
-    with files.open_read(path) as f:
-        head = f.read(1 << 16)
-    if path.endswith(".gz"):
-        import zlib
-
-        head = zlib.decompressobj(wbits=31).decompress(head)
+            head = f.read(1 << 16)
+        if path.endswith(".gz"):
+            head = zlib.decompressobj(wbits=31).decompress(head)
+    except (pa.ArrowInvalid, OSError, zlib.error) as exc:
+        raise ValueError(f"cannot read {path} as {fmt}: {exc}") from None
     first_line = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip("\r\ufeff")
     if fmt == "jsonl":
         try:
@@ -48,39 +55,19 @@ def check_url_list(path: str, input_format: str, url_col: str, caption_col: str)
                       path, url_col, caption_col)
 
 
-def read_list(path: str, fmt: str) -> pa.Table:
-    if not path.endswith(".gz"):
-        return read_table(path, fmt)
-    # download_inputs.read_table un-gzips bytes that Beam's FileSystems.open has already
-    # un-gzipped (it decompresses by extension), so .gz lists are read from the raw stream.
-    import gzip
-    import io
-
-    import pyarrow.csv as pa_csv
-    import pyarrow.json as pa_json
-    import pyarrow.parquet as pq
-
-    with files.open_read(path) as f:
-        data = io.BytesIO(gzip.decompress(f.read()))
-    try:
-        if fmt == "parquet":
-            return pq.read_table(data)
-        if fmt in ("csv", "tsv"):
-            return pa_csv.read_csv(data, parse_options=pa_csv.ParseOptions(
-                delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=fmt == "csv"),
-                convert_options=pa_csv.ConvertOptions(strings_can_be_null=False))
-        return pa_json.read_json(data)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ValueError(f"cannot read {path} as {fmt}: {exc}") from None
-
-
 def url_list_images(path: str, input_format: str = "auto", url_col: str = "url",
                     caption_col: str = "auto") -> Iterator[ArchiveItem]:
-    table = normalize_columns(read_list(path, detect_format(path, input_format)), path, url_col, caption_col)
+    table = normalize_columns(read_table(path, detect_format(path, input_format)), path, url_col, caption_col)
     yield Counted("url_list_rows", table.num_rows)
     urls = table.column("url").to_pylist()
     captions = table.column("caption").to_pylist()
-    for row, (raw_url, caption) in enumerate(zip(urls, captions)):
+    # A row whose url or caption is not UTF-8 is skipped with its reason (download_inputs).
+    problems = (zip(table.column(INPUT_STATUS).to_pylist(), table.column(INPUT_ERROR).to_pylist())
+                if INPUT_STATUS in table.column_names else itertools.repeat((None, None)))
+    for row, (raw_url, caption, (input_status, input_error)) in enumerate(zip(urls, captions, problems)):
+        if input_status:
+            yield Skip(input_status, input_error)
+            continue
         url, reason = resolve_url(raw_url, None)
         if url is None:
             yield Skip(reason, f"{path} row {row}: {str(raw_url)[:200]!r}")

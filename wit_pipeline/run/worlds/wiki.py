@@ -5,6 +5,7 @@ nothing is downloaded.
 from __future__ import annotations
 
 import bz2
+import codecs
 import dataclasses
 import gzip
 import itertools
@@ -24,8 +25,10 @@ class Page:
     redirect_to: str | None = None
 
 
-def dump_xml(pages: Iterable[Page]) -> Iterable[str]:
-    yield (f'<mediawiki xmlns="{EXPORT_NS}" version="0.10" xml:lang="en">\n'
+def dump_xml(pages: Iterable[Page], encoding: str | None = None) -> Iterable[str]:
+    """The dump's text; with `encoding`, it starts with an XML declaration naming it."""
+    declaration = f'<?xml version="1.0" encoding="{encoding}"?>\n' if encoding else ""
+    yield (f'{declaration}<mediawiki xmlns="{EXPORT_NS}" version="0.10" xml:lang="en">\n'
            "  <siteinfo>\n    <sitename>Wikipedia</sitename>\n    <namespaces>\n"
            '      <namespace key="0" case="first-letter" />\n'
            '      <namespace key="1" case="first-letter">Talk</namespace>\n'
@@ -43,18 +46,20 @@ def dump_xml(pages: Iterable[Page]) -> Iterable[str]:
     yield "</mediawiki>\n"
 
 
-def _opener(path: str):
+def _opener(path: str, encoding: str = "utf-8"):
     if path.endswith(".bz2"):
-        return bz2.open(path, "wt", encoding="utf-8")
+        return bz2.open(path, "wt", encoding=encoding)
     if path.endswith(".gz"):
-        return gzip.open(path, "wt", encoding="utf-8")
-    return open(path, "w", encoding="utf-8")
+        return gzip.open(path, "wt", encoding=encoding)
+    return open(path, "w", encoding=encoding)
 
 
-def write_dump(path: str, pages: Iterable[Page]) -> str:
+def write_dump(path: str, pages: Iterable[Page], encoding: str = "utf-8") -> str:
+    """A dump in `encoding` (Python's codec: "utf-16" writes a byte-order mark); any other
+    than UTF-8 is declared in an XML declaration, as XML requires."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with _opener(path) as f:
-        for part in dump_xml(pages):
+    with _opener(path, encoding) as f:
+        for part in dump_xml(pages, None if encoding == "utf-8" else encoding):
             f.write(part)
     return path
 
@@ -153,23 +158,26 @@ def _markov_article(rng: random.Random, words, cum_weights, successors, phrases)
 
 
 def write_multistream(directory: str, pages: Sequence[Page], pages_per_stream: int = 100,
-                      name: str = "enwiki-20240101-pages-articles-multistream") -> tuple[str, str]:
+                      name: str = "enwiki-20240101-pages-articles-multistream",
+                      encoding: str = "utf-8") -> tuple[str, str]:
     """A multistream dump (`NAME.xml.bz2`: one bz2 stream for the header, one per
     `pages_per_stream` pages, one for the closing tag) and its index
-    (`NAME-index.txt.bz2`, lines `offset:page_id:title`), as Wikimedia publishes them."""
+    (`NAME-index.txt.bz2`, lines `offset:page_id:title`), as Wikimedia publishes them.
+    `encoding` as in `write_dump`: the header holds the declaration and any byte-order mark."""
     os.makedirs(directory, exist_ok=True)
-    parts = list(dump_xml(pages))
+    parts = list(dump_xml(pages, None if encoding == "utf-8" else encoding))
     header, page_parts, closing = parts[0], parts[1:-1], parts[-1]
+    encode = codecs.getincrementalencoder(encoding)().encode  # a byte-order mark only at the start
     dump_path = os.path.join(directory, f"{name}.xml.bz2")
     index_lines = []
     with open(dump_path, "wb") as f:
-        f.write(bz2.compress(header.encode()))
+        f.write(bz2.compress(encode(header)))
         for first in range(0, len(page_parts), pages_per_stream):
             offset = f.tell()
             for page_id in range(first + 1, min(first + pages_per_stream, len(page_parts)) + 1):
                 index_lines.append(f"{offset}:{page_id}:{pages[page_id - 1].title}\n")
-            f.write(bz2.compress("".join(page_parts[first:first + pages_per_stream]).encode()))
-        f.write(bz2.compress(closing.encode()))
+            f.write(bz2.compress(encode("".join(page_parts[first:first + pages_per_stream]))))
+        f.write(bz2.compress(encode(closing)))
     index_path = os.path.join(directory, f"{name}-index.txt.bz2")
     with open(index_path, "wb") as f:
         f.write(bz2.compress("".join(index_lines).encode()))

@@ -1,10 +1,10 @@
-"""The words `web_world` writes pages with: captions, page chrome, article text, other languages.
+"""The words the web world writes pages with: captions, page chrome, article text, other languages.
 
 Plain data plus the small functions that combine it. Kept apart from the page
 generator so the generator reads as page structure, not word lists.
 
 Every English caption is descriptive (what is in the picture, where, when) and built
-from the words below, so a query list built from the same words (`web_world.write_queries`)
+from the words below, so a query list built from the same words (`query_list.write_queries`)
 matches them the way a Wikipedia-derived list matches real alt-texts.
 """
 from __future__ import annotations

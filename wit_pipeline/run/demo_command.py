@@ -1,21 +1,23 @@
 """`wit demo`: the whole chain on a world the project generates, loopback only.
 
-Builds the demo world (`demo_world`), serves its website on 127.0.0.1, writes
-`OUT/demo.yaml` and runs it with `wit run`, then prints what each stage did and where
-the audit report is. Minutes on 2 CPU cores; nothing is downloaded.
+Flags -> `DemoConfig`; then builds the demo world (`worlds/demo.py`), serves its website
+on 127.0.0.1, writes `OUT/demo.yaml` and runs it as `wit run` would (chain.py), then
+prints what each stage did and where the audit report is. Minutes on 2 CPU cores;
+nothing is downloaded.
 """
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import os
 import time
 
 import yaml
 
 from wit_pipeline.core import files
-
-from wit_pipeline.run.worlds import demo as demo_world
+from wit_pipeline.run.chain import plan, run_plan
 from wit_pipeline.run.report import write_report
-from wit_pipeline.run.command import plan, run_plan
+from wit_pipeline.run.worlds import demo as demo_world
 
 DEMO_PORT = 18765
 
@@ -26,6 +28,23 @@ def add_arguments(parser) -> None:
     parser.add_argument("--pages", type=int, default=24, help="pages on the demo website (default 24)")
     parser.add_argument("--force", action="store_true",
                         help="remove every stage's earlier output and run the chain again")
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoConfig:
+    out: str                 # as given (`wit report OUT` in the closing lines)
+    out_dir: str             # absolute: the generated config names files under it
+    train_steps: int
+    pages: int
+    force: bool
+    beam: tuple[str, ...]    # Beam pipeline options, for every stage
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, beam_argv: list[str]) -> "DemoConfig":
+        for flag, value in (("--train-steps", args.train_steps), ("--pages", args.pages)):
+            if value < 1:
+                raise ValueError(f"{flag} must be >= 1, got {value}")
+        return cls(args.out, os.path.abspath(args.out), args.train_steps, args.pages, args.force, tuple(beam_argv))
 
 
 def demo_config(out: str, world: dict, seeds_file: str, eval_root: str, train_steps: int, beam: list[str]) -> dict:
@@ -51,26 +70,34 @@ def _stats(out: str, stage: str, *parts: str) -> dict:
     return files.read_json(path) if files.exists(path) else {}
 
 
-def main(args, beam_argv) -> int:
+def main(args: argparse.Namespace, beam_argv: list[str]) -> int:
+    config = DemoConfig.from_args(args, beam_argv)
     started = time.monotonic()
-    out = os.path.abspath(args.out)
+    out = config.out_dir
     world_dir = os.path.join(out, "world")
     print(f"building the demo world in {world_dir}", flush=True)
     world = demo_world.write_wiki_inputs(world_dir)
     eval_root = demo_world.write_eval_set(os.path.join(world_dir, "eval", "shapes"))
-    site = demo_world.build_site(eval_root, pages=args.pages)
+    site = demo_world.build_site(eval_root, pages=config.pages)
     # A fixed port keeps the site's URLs, and so every stage's inputs, the same from run to
     # run: a re-run skips finished stages and resumes an interrupted one.
     with site.serve(port=DEMO_PORT) as server:
         seeds_file = os.path.join(world_dir, "seeds.txt")
         with open(seeds_file, "w") as f:
             f.write(server.url("/index.html") + "\n")
-        config = demo_config(out, world, seeds_file, eval_root, args.train_steps, list(beam_argv))
+        chain_config = demo_config(out, world, seeds_file, eval_root, config.train_steps, list(config.beam))
         with open(os.path.join(out, "demo.yaml"), "w") as f:
-            yaml.safe_dump(config, f, sort_keys=False)
-        run_plan(out, plan(config), force=args.force)
+            yaml.safe_dump(chain_config, f, sort_keys=False)
+        run_plan(out, plan(chain_config), force=config.force)
     write_report(out)
     print(f"\n== wit demo: the chain ran in {time.monotonic() - started:.0f} s ==")
+    _print_summary(config, planted=len(site.planted))
+    return 0
+
+
+def _print_summary(config: DemoConfig, planted: int) -> None:
+    """What each stage did, in a line each, and where to look next."""
+    out = config.out_dir
     queries, harvest, download = _stats(out, "queries"), _stats(out, "harvest"), _stats(out, "download")
     dedup, train = _stats(out, "dedup"), _stats(out, "train")
     shapes = (train.get("zero_shot") or {}).get("shapes", {})
@@ -82,11 +109,10 @@ def main(args, beam_argv) -> int:
     print(f"download: {download['successes']} of {download['count']} images ({download['status']})")
     print(f"dedup   : kept {dedup['filtered']['kept']}, removed {dedup['duplicates']['removed_by_reason']}; "
           f"eval overlap {dedup['eval_sets']['shapes']['overlap']} of {dedup['eval_sets']['shapes']['size']} "
-          f"({len(site.planted)} planted)")
+          f"({planted} planted)")
     print(f"train   : {train.get('steps')} steps, loss {train.get('first_loss')} -> {train.get('final_loss')}; "
           f"zero-shot top-1 {shapes.get('top1', float('nan')):.3f} on {shapes.get('classes')} classes "
           f"(chance {chance:.3f})")
     print(f"audit   : {files.join(out, 'dedup', 'audit', 'report.html')}")
-    print(f"report  : {files.join(out, 'report.html')} (`wit report {args.out}` rebuilds it)")
+    print(f"report  : {files.join(out, 'report.html')} (`wit report {config.out}` rebuilds it)")
     print(f"config  : {os.path.join(out, 'demo.yaml')} (re-run it with `wit run --config`)")
-    return 0

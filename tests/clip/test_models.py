@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from wit_pipeline.clip import models, zeroshot
+
+
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(0)
@@ -84,8 +86,9 @@ class _FakeTextModel(torch.nn.Module):
     def tokenize(self, prompts):
         return torch.tensor([self.prompts.index(p) for p in prompts])
 
-    def encode_text(self, token_ids):
-        return self.table[token_ids]
+    def encode_text(self, token_ids, normalize=False):  # open_clip's signature
+        features = self.table[token_ids]
+        return F.normalize(features, dim=-1) if normalize else features
 
     def encode_image(self, images):
         return images

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from wit_pipeline.clip import contrastive, models
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
