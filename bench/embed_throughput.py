@@ -26,7 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+# The repository root: `tests.dedup.fixtures` and this checkout's `dedup` (tests/ itself holds a
+# `dedup` package too, the tests of this one).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def make_shards(directory: str, n: int, per_shard: int) -> list[bytes]:
