@@ -208,7 +208,7 @@ def partition_recall(directory: str, queries: int = 5000) -> tuple[float, int, f
     keys = [sample_key(i // PER_SHARD, i % PER_SHARD, PER_SHARD) for i in range(n)]  # the pipeline's sample
     clusters_wanted = semantic.cluster_count(n)
     sampled = semantic.in_sample(keys, n, clusters_wanted)
-    centroids = semantic.train_centroids([(k, v) for k, v, s in zip(keys, emb, sampled) if s], clusters_wanted)
+    centroids = semantic.train_centroids([(k, v) for k, v, s in zip(keys, emb, sampled) if s], n)
     member_of = semantic.assign(emb, centroids)
     rng = np.random.default_rng(1)
     rows = rng.choice(n, queries, replace=False)

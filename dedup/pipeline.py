@@ -277,8 +277,8 @@ class EmbeddingPairs(beam.PTransform):
         centroids = (tars | "Sample" >> beam.FlatMap(candidates.sample_rows, tag=tag, cluster_size=cluster_size,
                                                      total=beam.pvalue.AsSingleton(total))
                      | "Gather sample" >> beam.combiners.ToList()
-                     | "k-means" >> beam.Map(lambda sample, total: semantic.train_centroids(
-                         sample, semantic.cluster_count(total, cluster_size)), total=beam.pvalue.AsSingleton(total)))
+                     | "k-means" >> beam.Map(semantic.train_centroids, total=beam.pvalue.AsSingleton(total),
+                                           cluster_size=cluster_size))
         return (tars | "Assign" >> beam.FlatMap(candidates.assigned_rows, tag=tag, shard_index=self._shard_index,
                                                 centroids=beam.pvalue.AsSingleton(centroids))
                 | "Group clusters" >> beam.GroupByKey()

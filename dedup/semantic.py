@@ -3,8 +3,8 @@
 Comparing every pair of 400 million embeddings is out of reach, and near-duplicates
 (cosine >= 0.9 and up) are close neighbours, so they fall in the same region of the
 embedding space. The set is cut into `cluster_count` regions by k-means (faiss,
-spherical) trained on a sample, heavy centroids split until no cluster draws much more
-than its share; each sample goes to its nearest centroid, and also to the second
+spherical) trained on a sample, heavy centroids split until no cluster is expected to
+hold more than `CLUSTER_SIZE` samples; each sample goes to its nearest centroid, and also to the second
 nearest when that one is almost as near (`ASSIGN_MARGIN`), so that a pair straddling a
 border still meets in one cluster. Inside a cluster the search is exact
 (`cluster_pairs`), on the worker that holds it. With one cluster (up to `CLUSTER_SIZE`
@@ -25,12 +25,9 @@ import numpy as np
 # of CLUSTER_SIZE x CLUSTER_SIZE x 512) is seconds on a GPU, minutes on a CPU worker.
 CLUSTER_SIZE = 100_000
 # k-means training points per centroid (faiss warns below 39), and at least this many in
-# all: the sample also measures each cluster's share, which must not be noise.
+# all: the sample also measures each cluster's size, which must not be noise.
 SAMPLE_PER_CENTROID = 64
 MIN_SAMPLE = 10_000
-# A centroid drawing more than this times the average share of the sample is split (by
-# k-means on its own points): one heavy region must not become one cluster no worker holds.
-MAX_SHARE = 1.5
 # A sample also joins its second-nearest centroid when that centroid's cosine is within
 # this of the nearest one's: a near pair split by a border still meets in one cluster
 # (bench/dedup_scale.py prints the recall and the memberships per sample).
@@ -71,26 +68,32 @@ def _kmeans(vectors: np.ndarray, clusters: int) -> np.ndarray:
     return kmeans.centroids.copy()
 
 
-def train_centroids(sample: list[tuple[str, np.ndarray]], clusters: int) -> np.ndarray | None:
-    """Unit centroids [>= clusters, D] (float32) from (key, embedding) rows; None for one
-    cluster. A centroid whose share of the sample exceeds MAX_SHARE times the average is
-    replaced by centroids of its own points, until none does (or a split no longer helps:
-    copies of one picture cannot be split)."""
+def train_centroids(sample: list[tuple[str, np.ndarray]], total: int,
+                    cluster_size: int = CLUSTER_SIZE) -> np.ndarray | None:
+    """Unit centroids [K, D] (float32) from (key, embedding) rows of a set of `total`; None
+    for one cluster. K starts at `cluster_count`; a centroid whose share of the sample
+    (second memberships included) stands for more than `cluster_size` samples is replaced
+    by centroids of its own points, until none does or a split no longer helps (copies of
+    one picture cannot be split): a heavy region must not become a cluster no worker holds."""
+    clusters = cluster_count(total, cluster_size)
     if clusters == 1 or not sample:
         return None
     sample = sorted(sample, key=lambda row: row[0])  # the rows arrive in any order
     vectors = np.ascontiguousarray(np.stack([row[1] for row in sample]).astype(np.float32))
     centroids = _kmeans(vectors, min(clusters, len(vectors)))
-    largest = len(vectors)
+    per_row = total / len(vectors)
+    largest = None
     while True:
-        labels = np.argmax(vectors @ centroids.T, axis=1)
-        counts = np.bincount(labels, minlength=len(centroids))
-        heavy = int(np.argmax(counts))
-        if counts[heavy] <= MAX_SHARE * len(vectors) / clusters or counts[heavy] >= largest:
+        members = np.zeros(len(centroids), dtype=np.int64)
+        for member_of in assign(vectors, centroids):
+            members[list(member_of)] += 1
+        heavy = int(np.argmax(members))
+        if members[heavy] * per_row <= cluster_size or (largest is not None and members[heavy] >= largest):
             return centroids
-        largest = counts[heavy]
-        parts = min(math.ceil(counts[heavy] * clusters / len(vectors)), int(counts[heavy]))
-        centroids = np.concatenate([np.delete(centroids, heavy, axis=0), _kmeans(vectors[labels == heavy], parts)])
+        largest = members[heavy]
+        own = np.argmax(vectors @ centroids.T, axis=1) == heavy
+        parts = min(math.ceil(members[heavy] * per_row / cluster_size) + 1, int(own.sum()))
+        centroids = np.concatenate([np.delete(centroids, heavy, axis=0), _kmeans(vectors[own], parts)])
 
 
 def assign(embeddings: np.ndarray, centroids: np.ndarray | None) -> list[tuple[int, ...]]:

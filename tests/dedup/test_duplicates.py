@@ -196,18 +196,28 @@ def test_the_partition_finds_the_pairs_of_exact_search():
     clusters_wanted = semantic.cluster_count(len(vectors), cluster_size=500)
     assert clusters_wanted == 6
     sampled = semantic.in_sample([n[1] for n in nodes], len(vectors), clusters_wanted)
-    centroids = semantic.train_centroids([(n[1], v) for n, v, s in zip(nodes, vectors, sampled) if s], clusters_wanted)
+    centroids = semantic.train_centroids([(n[1], v) for n, v, s in zip(nodes, vectors, sampled) if s],
+                                         len(vectors), cluster_size=500)
     members = collections.defaultdict(list)
     for node, vector, member_of in zip(nodes, vectors, semantic.assign(vectors, centroids)):
         for cluster in member_of:
             members[cluster].append((node, member_of, vector.tobytes()))
-    assert len(members) >= 6
+    assert len(members) >= 6 and max(len(rows) for rows in members.values()) <= 600  # ~500 each
     found = [pair for cluster, rows in members.items() for pair in semantic.cluster_pairs(cluster, rows, 0.95)]
     as_float = vectors.astype(np.float32)
     sims = as_float @ as_float.T
     exact = [(nodes[i], nodes[j]) for i, j in zip(*np.nonzero(np.triu(sims >= 0.95, 1)))]
     assert len(exact) >= 300
     assert clusters.resolve_remaining(found) == clusters.resolve_remaining(exact)
+
+
+def test_the_pipeline_partitions_the_embeddings_and_finds_the_planted_copies(tmp_path):
+    vectors = _clustered(600)  # every tenth row has a near copy among the last 60
+    rows = [{"key": f"k{i:03d}", "phash": TOP_BIT | random.Random(i).getrandbits(62) << 1,
+             "pixels": 200 if i < 60 else 100, "embedding": v} for i, v in enumerate(vectors)]
+    tars = write_tables(tmp_path, [rows[i::3] for i in range(3)], dim=64)
+    expected = {f"k{599 - i:03d}": ("near_duplicate_embedding", f"k{i:03d}") for i in range(60)}
+    removals_of(tars, expected, within_similarity=0.95, cluster_size=100)  # 6 clusters or more
 
 
 def test_identical_embeddings_are_one_cluster_member():
