@@ -4,9 +4,9 @@ Comparing every pair of 400 million embeddings is out of reach, and near-duplica
 (cosine >= 0.9 and up) are close neighbours, so they fall in the same region of the
 embedding space. The set is cut into `cluster_count` regions by k-means (faiss,
 spherical) trained on a sample, heavy centroids split until no cluster is expected to
-hold more than `CLUSTER_SIZE` samples; each sample goes to its nearest centroid, and also to the second
-nearest when that one is almost as near (`ASSIGN_MARGIN`), so that a pair straddling a
-border still meets in one cluster. Inside a cluster the search is exact
+hold more than `CLUSTER_SIZE` samples; each sample goes to its nearest centroid, and also
+to every other almost as near (`ASSIGN_MARGIN`), so that a pair straddling a border
+still meets in one cluster. Inside a cluster the search is exact
 (`cluster_pairs`), on the worker that holds it. With one cluster (up to `CLUSTER_SIZE`
 samples) this is exact all-pairs search.
 
@@ -28,9 +28,9 @@ CLUSTER_SIZE = 100_000
 # all: the sample also measures each cluster's size, which must not be noise.
 SAMPLE_PER_CENTROID = 64
 MIN_SAMPLE = 10_000
-# A sample also joins its second-nearest centroid when that centroid's cosine is within
-# this of the nearest one's: a near pair split by a border still meets in one cluster
-# (bench/dedup_scale.py prints the recall and the memberships per sample).
+# A sample also joins every centroid whose cosine is within this of the nearest one's: a
+# near pair split by a border still meets in one cluster (bench/dedup_scale.py prints the
+# recall and the memberships per sample).
 ASSIGN_MARGIN = 0.01
 KMEANS_ITERATIONS = 20
 KMEANS_SEED = 1234
@@ -72,7 +72,7 @@ def train_centroids(sample: list[tuple[str, np.ndarray]], total: int,
                     cluster_size: int = CLUSTER_SIZE) -> np.ndarray | None:
     """Unit centroids [K, D] (float32) from (key, embedding) rows of a set of `total`; None
     for one cluster. K starts at `cluster_count`; a centroid whose share of the sample
-    (second memberships included) stands for more than `cluster_size` samples is replaced
+    (every membership counted) stands for more than `cluster_size` samples is replaced
     by centroids of its own points, until none does or a split no longer helps (copies of
     one picture cannot be split): a heavy region must not become a cluster no worker holds."""
     clusters = cluster_count(total, cluster_size)
@@ -97,16 +97,12 @@ def train_centroids(sample: list[tuple[str, np.ndarray]], total: int,
 
 
 def assign(embeddings: np.ndarray, centroids: np.ndarray | None) -> list[tuple[int, ...]]:
-    """The clusters of each row: its nearest centroid, and the second within ASSIGN_MARGIN."""
-    if centroids is None:
+    """The clusters of each row: its nearest centroid and every other within ASSIGN_MARGIN."""
+    if centroids is None or len(centroids) == 1:
         return [(0,)] * len(embeddings)
     sims = embeddings.astype(np.float32) @ centroids.T
-    if sims.shape[1] == 1:
-        return [(0,)] * len(embeddings)
-    top = np.argsort(-sims, axis=1, kind="stable")[:, :2]
-    rows = np.arange(len(sims))
-    second = sims[rows, top[:, 1]] >= sims[rows, top[:, 0]] - ASSIGN_MARGIN
-    return [(int(a), int(b)) if s else (int(a),) for (a, b), s in zip(top.tolist(), second.tolist())]
+    near = sims >= sims.max(axis=1, keepdims=True) - ASSIGN_MARGIN
+    return [tuple(int(c) for c in np.flatnonzero(row)) for row in near]
 
 
 def _near_pairs(vectors, threshold: float, device: str, found) -> None:
@@ -129,13 +125,13 @@ def _near_pairs(vectors, threshold: float, device: str, found) -> None:
         found(hit_rows[keep].cpu().numpy() + start, cols[keep].cpu().numpy() + start)
 
 
-def _first_shared(first: np.ndarray, second: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """The lowest cluster both members of each pair belong to (`second` is -1 for none)."""
+def _first_shared(memberships: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The lowest cluster both members of each pair belong to; `memberships` [n, m] holds
+    each member's clusters, -1 where it has fewer than m."""
     none = np.iinfo(np.int64).max
-    a1, a2, b1, b2 = first[rows], second[rows], first[cols], second[cols]
-    shared_first = np.where((a1 == b1) | (a1 == b2), a1, none)
-    shared_second = np.where((a2 >= 0) & ((a2 == b1) | (a2 == b2)), a2, none)
-    return np.minimum(shared_first, shared_second)
+    a, b = memberships[rows], memberships[cols]
+    shared = (a[:, :, None] == b[:, None, :]).any(axis=2) & (a >= 0)
+    return np.where(shared, a, none).min(axis=1)
 
 
 def cluster_pairs(cluster: int, members: list[tuple[tuple, tuple[int, ...], bytes]], threshold: float,
@@ -163,12 +159,12 @@ def cluster_pairs(cluster: int, members: list[tuple[tuple, tuple[int, ...], byte
     if len(representatives) < 2:
         return pairs
     vectors = np.ascontiguousarray(np.stack([r[2] for r in representatives]))
-    first = np.array([r[1][0] for r in representatives], dtype=np.int64)
-    second = np.array([r[1][1] if len(r[1]) > 1 else -1 for r in representatives], dtype=np.int64)
+    widest = max(len(r[1]) for r in representatives)
+    memberships = np.array([r[1] + (-1,) * (widest - len(r[1])) for r in representatives], dtype=np.int64)
     components = LocalComponents(len(representatives))
 
     def found(rows, cols):
-        keep = _first_shared(first, second, rows, cols) == cluster
+        keep = _first_shared(memberships, rows, cols) == cluster
         components.add(rows[keep], cols[keep])
 
     _near_pairs(vectors, threshold, device, found)
