@@ -12,6 +12,8 @@ and so is matching (`dedup.search.search_block`), with the given thresholds.
 Precision and recall per transform (each transform scored on its own: dataset =
 distractors + that transform's copies of every query) for pHash alone, embeddings
 alone, and both (a pair counts when either fires — the rule `wit audit` applies).
+"in-set R": the share of copies `wit dedup` groups with their original when both are
+inside the set (pHash only: identical hashes, then the multi-index buckets).
 
 With `--clip-pretrained none` (the default: no weights ship with the project) the
 embeddings come from a randomly initialised network and say little; run with real
@@ -34,7 +36,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+# The repository root: `tests.dedup.fixtures` and this checkout's `dedup` (tests/ itself holds a
+# `dedup` package too, the tests of this one).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 QUERY_IMAGES = ["astronaut", "camera", "chelsea", "coffee", "coins", "hubble_deep_field", "immunohistochemistry",
                 "moon", "rocket", "retina", "clock", "page", "text"]
@@ -165,6 +169,33 @@ def featurize_all(datas: list[bytes], model=None, preprocess=None, batch_size: i
     return np.array(hashes, dtype=np.uint64), embeddings
 
 
+def in_set_recall(originals, copies, noise, max_distance: int) -> float:
+    """Share of the copies `wit dedup` joins with their original inside one set: identical
+    hashes grouped, then its multi-index buckets (`dedup.phash.bucket_pairs`)."""
+    from collections import defaultdict
+
+    from dedup import clusters, phash
+
+    values = [int(v) for v in list(noise) + list(originals) + list(copies)]
+    nodes = [(0, f"{i:07d}", 0) for i in range(len(values))]
+    by_hash = defaultdict(list)
+    for value, node in zip(values, nodes):
+        by_hash[value].append(node)
+    pairs = [pair for members in by_hash.values() for pair in clusters.star_pairs(members)]
+    masks = phash.band_pairs(phash.band_layout(max_distance))
+    buckets = defaultdict(list)
+    for value, members in by_hash.items():
+        for key in phash.index_keys(value, masks):
+            buckets[key].append((value, min(members)))
+    for (number, _), members in buckets.items():
+        pairs += phash.bucket_pairs(members, number, masks, max_distance)
+    root = clusters.resolve_remaining(pairs)
+    first = len(noise)
+    joined = [root.get(nodes[first + q], 0) == root.get(nodes[first + len(originals) + q], 1)
+              for q in range(len(originals))]
+    return sum(joined) / len(originals)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clip-model", default="ViT-B-32")
@@ -229,12 +260,14 @@ def main() -> None:
         result["max_noise_sim"] = float(sims[:, :n_noise].max())
         result["pos_dist"] = float(np.median([phash_lib.hamming(int(q_hash[q]), int(d_hash[cols][n_noise + q]))
                                               for q in range(nq)]))
+        result["in_set"] = in_set_recall(q_hash, d_hash[cols][n_noise:], d_hash[:n_noise], args.phash_distance)
         rows.append(result)
 
     print(f"\nthresholds: pHash distance <= {args.phash_distance}, cosine >= {args.similarity_threshold}; "
           f"{'featurizing' if args.phash_only else 'featurizing and embedding'} {len(all_data) + nq:,} images took "
           f"{embed_s:.0f} s ({(len(all_data) + nq) / embed_s:.1f} img/s)")
-    header = f"{'transform':<15}{'pHash P/R':>14}{'embed P/R':>14}{'both P/R':>14}{'med dist':>10}{'med cos':>9}{'max noise cos':>15}"
+    header = (f"{'transform':<15}{'pHash P/R':>14}{'embed P/R':>14}{'both P/R':>14}{'med dist':>10}{'med cos':>9}"
+              f"{'max noise cos':>15}{'in-set R':>10}")
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -242,7 +275,7 @@ def main() -> None:
                         if rule == "phash" or not args.phash_only else f"{'-':>8}{'':6}"
                         for rule in ("phash", "embedding", "both"))
         cosines = f"{'-':>9}{'-':>15}" if args.phash_only else f"{r['pos_sim']:>9.3f}{r['max_noise_sim']:>15.3f}"
-        print(f"{r['transform']:<15}{cells}{r['pos_dist']:>10.0f}{cosines}")
+        print(f"{r['transform']:<15}{cells}{r['pos_dist']:>10.0f}{cosines}{r['in_set']:>10.2f}")
     if args.phash_only:
         print("\n--phash-only: no model ran; the embedding columns are empty.")
     elif args.clip_pretrained.lower() == "none":

@@ -26,7 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+# The repository root: `tests.dedup.fixtures` and this checkout's `dedup` (tests/ itself holds a
+# `dedup` package too, the tests of this one).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def make_shards(directory: str, n: int, per_shard: int) -> list[bytes]:
@@ -55,7 +57,8 @@ def main() -> None:
     from dedup.embed import create_embedding_model, precision_for, resolve_device
     from dedup.features import decode
     from dedup.weights import is_random_init
-    from dedup import audit
+    from dedup import phases
+    from dedup.config import DetectionConfig
     from wit_pipeline.clip.models import save_checkpoint
 
     device = resolve_device(args.device)
@@ -82,11 +85,12 @@ def main() -> None:
         anchor = time.perf_counter() - started
         del model
 
-        config = audit.DetectionConfig(clip_model=args.model, clip_pretrained=weights, device=device,
-                                       batch_size=args.batch_size, cache_dir=os.path.join(work, "cache"))
-        prep = audit.prepare(audit.check_inputs([os.path.join(work, "shards")], []), config)
+        config = DetectionConfig(shards=(os.path.join(work, "shards"),), clip_model=args.model,
+                                 clip_pretrained=weights, device=device, batch_size=args.batch_size,
+                                 cache_dir=os.path.join(work, "cache"))
+        prep = phases.prepare(phases.check_inputs(config), config)
         started = time.perf_counter()
-        audit.run_features(prep, args.beam_args)
+        phases.run_features(prep, args.beam_args)
         ours = time.perf_counter() - started
         print(f"\nanchor (plain decode + encode_image loop): {args.images / anchor:7.1f} img/s ({anchor:.1f} s)")
         print(f"ours   (Beam ComputeFeatures, incl. pipeline start, sha256, pHash, table writes): "

@@ -1,13 +1,22 @@
-"""64-bit perceptual hashes (imagehash's DCT pHash), Hamming distances and LSH banding.
+"""64-bit perceptual hashes (imagehash's DCT pHash), Hamming distances, and the
+multi-index buckets that find every near pair inside a set without comparing all pairs.
 
 A pHash is kept as an unsigned 64-bit integer (the hex string `imagehash` prints, parsed),
 so distances are one XOR and a popcount.
 
-LSH banding without false negatives: split the 64 bits into `max_distance + 1` bands.
-Two hashes at Hamming distance <= max_distance differ in at most max_distance bands
-(pigeonhole), so they agree exactly on at least one band. Grouping by (band index,
-band value) therefore finds every near-duplicate pair; each candidate pair is then
-checked exactly, so banding never adds a false positive either.
+Multi-index hashing without false negatives. Bit 63 is the DCT's DC term, set for every
+image (it is the mean brightness, always above the median of the 64 coefficients), so
+it carries no information and is left out of every bucket key. The other 63 bits are
+split into `d + 2` bands; two hashes within distance d differ in at most d bands, so
+they agree on at least two (pigeonhole). The bucket keys of a hash are its values on
+every *pair* of bands: every pair within d shares a key, and a key holds about 21 bits at
+d = 4 (2 million buckets per band pair, hundreds of hashes per bucket at 400 million)
+instead of 12 for single bands. Every candidate is then checked exactly (all 64 bits), so
+bucketing never adds a false positive. Identical hashes are joined before bucketing
+(the caller groups them), so a logo seen a million times is one bucket member; a bucket
+that is still large (`SPLIT_AT`) is split again on its free bits with the same
+pigeonhole argument (`near_pairs`), so it does not go quadratic unless its hashes are
+really all near each other.
 """
 from __future__ import annotations
 
@@ -16,6 +25,10 @@ import numpy as np
 from PIL import Image
 
 HASH_BITS = 64
+DC_BIT = 63
+INFORMATIVE_MASK = (1 << DC_BIT) - 1
+# Buckets with more distinct hashes than this are split further before pairs are compared.
+SPLIT_AT = 2048
 # Chunk of the distance matrix computed at once: keeps the XOR temporaries in cache.
 _ROWS_PER_CHUNK = 256
 
@@ -41,16 +54,6 @@ def as_array(hashes) -> np.ndarray:
 
 def hamming(a: int, b: int) -> int:
     return (int(a) ^ int(b)).bit_count()
-
-
-def hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """[len(a), len(b)] uint8 Hamming distances, computed in cache-sized chunks."""
-    a, b = as_array(a), as_array(b)
-    out = np.empty((len(a), len(b)), dtype=np.uint8)
-    for start in range(0, len(a), _ROWS_PER_CHUNK):
-        np.bitwise_count(np.bitwise_xor(a[start:start + _ROWS_PER_CHUNK, None], b[None, :]),
-                         out=out[start:start + _ROWS_PER_CHUNK])
-    return out
 
 
 def nearest_and_matches(a: np.ndarray, b: np.ndarray, max_distance: int):
@@ -83,12 +86,24 @@ def nearest_and_matches(a: np.ndarray, b: np.ndarray, max_distance: int):
     return nearest_distance, nearest_index, matches
 
 
+
+
+def to_signed(value: int) -> int:
+    """As a signed 64-bit integer: what Beam's integer coder carries."""
+    value = int(value)
+    return value - (1 << HASH_BITS) if value >> (HASH_BITS - 1) else value
+
+
+def from_signed(value: int) -> int:
+    return int(value) & ((1 << HASH_BITS) - 1)
+
+
 def band_layout(max_distance: int) -> list[tuple[int, int]]:
-    """(shift, width) of each of the `max_distance + 1` bands covering the 64 bits."""
+    """(shift, width) of each of the `max_distance + 2` bands covering the 63 informative bits."""
     if not 0 <= max_distance < HASH_BITS:
         raise ValueError(f"pHash distance must be in 0..{HASH_BITS - 1}, got {max_distance}")
-    bands = max_distance + 1
-    widths = [HASH_BITS // bands + (1 if i < HASH_BITS % bands else 0) for i in range(bands)]
+    bands = max_distance + 2
+    widths = [DC_BIT // bands + (1 if i < DC_BIT % bands else 0) for i in range(bands)]
     layout, shift = [], 0
     for width in widths:
         layout.append((shift, width))
@@ -96,50 +111,86 @@ def band_layout(max_distance: int) -> list[tuple[int, int]]:
     return layout
 
 
-def band_values(value: int, layout: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """(band index, band value) buckets the hash falls into."""
+def _mask(shift: int, width: int) -> int:
+    return ((1 << width) - 1) << shift
+
+
+def band_pairs(layout: list[tuple[int, int]]) -> list[int]:
+    """The bit mask of every pair of bands, in key-number order."""
+    masks = [_mask(shift, width) for shift, width in layout]
+    return [masks[i] | masks[j] for i in range(len(masks)) for j in range(i + 1, len(masks))]
+
+
+def index_keys(value: int, pair_masks: list[int]) -> list[tuple[int, int]]:
+    """The buckets of a hash: (key number, its bits under that pair of bands)."""
     value = int(value)
-    return [(i, (value >> shift) & ((1 << width) - 1)) for i, (shift, width) in enumerate(layout)]
+    return [(number, value & mask) for number, mask in enumerate(pair_masks)]
 
 
-def near_edges_in_bucket(items: list[tuple[str, int]], max_distance: int) -> list[tuple[str, str, int]]:
-    """(key_a, key_b, distance) edges, key_a < key_b, that join exactly the keys that the
-    pairs within max_distance join: a spanning forest, at most len(items) - 1 edges.
-
-    Clusters are transitive, so every pair is not needed, and listing every pair would
-    not survive a real crawl: thousands of copies of one placeholder image share one
-    pHash, and their pairs alone would be tens of millions. Keys with the same hash are
-    joined in a star from the smallest key; the distinct hashes are compared in
-    cache-sized chunks (never a full distance matrix) and a pair becomes an edge only
-    when it joins two components.
-    """
-    by_hash: dict[int, list[str]] = {}
-    for key, value in sorted(set(items)):
-        by_hash.setdefault(int(value), []).append(key)
-    edges = [(keys[0], other, 0) for keys in by_hash.values() for other in keys[1:]]
-    values = np.array(sorted(by_hash), dtype=np.uint64)
-    first_key = [by_hash[int(v)][0] for v in values]
-    parent = list(range(len(values)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    chunk = np.empty((_ROWS_PER_CHUNK, len(values)), dtype=np.uint8)
+def _brute_pairs(values: np.ndarray, max_distance: int, found) -> None:
+    """Every pair (i, j), i < j, within max_distance, chunk by chunk (memory stays linear)."""
     for start in range(0, len(values), _ROWS_PER_CHUNK):
         part = values[start:start + _ROWS_PER_CHUNK]
-        d = chunk[:len(part)]
-        np.bitwise_count(np.bitwise_xor(part[:, None], values[None, :]), out=d)
-        rows, cols = np.nonzero(d <= max_distance)
-        for r, c in zip(rows.tolist(), cols.tolist()):
-            i = r + start
-            if c <= i:
-                continue
-            root_i, root_c = find(i), find(c)
-            if root_i != root_c:
-                parent[max(root_i, root_c)] = min(root_i, root_c)
-                a, b = sorted((first_key[i], first_key[c]))
-                edges.append((a, b, int(d[r, c])))
-    return edges
+        distance = np.bitwise_count(np.bitwise_xor(part[:, None], values[None, start:]))
+        rows, cols = np.nonzero(distance <= max_distance)
+        keep = cols > rows
+        found(rows[keep] + start, cols[keep] + start)
+
+
+def near_pairs(values: np.ndarray, max_distance: int, free_mask: int, found) -> None:
+    """Every pair (i, j), i < j, of distinct `values` within max_distance, handed to
+    `found(rows, cols)` (a pair may come more than once).
+
+    `free_mask`: the bits the values may still differ in (not yet used as a key). Above
+    `SPLIT_AT` values, the free bits are split into max_distance + 1 sub-bands: a pair
+    within max_distance agrees on one of them, so grouping by each sub-band value finds
+    it. Groups are split again while they shrink; values that stay together under a
+    sub-band (more than half of them: they are nearly all alike) are compared pairwise.
+    """
+    free_bits = [bit for bit in range(HASH_BITS) if free_mask >> bit & 1]
+    if len(values) <= SPLIT_AT or len(free_bits) <= max_distance:
+        _brute_pairs(values, max_distance, found)
+        return
+    splits = []
+    for part in np.array_split(np.array(free_bits), max_distance + 1):
+        sub_mask = sum(1 << int(bit) for bit in part)
+        sub_values = values & np.uint64(sub_mask)
+        order = np.argsort(sub_values, kind="stable")
+        groups = np.split(order, np.flatnonzero(np.diff(sub_values[order])) + 1)
+        if max(len(g) for g in groups) > len(values) // 2:
+            _brute_pairs(values, max_distance, found)
+            return
+        splits.append((sub_mask, groups))
+    for sub_mask, groups in splits:
+        for group in groups:
+            if len(group) > 1:
+                near_pairs(values[group], max_distance, free_mask & ~sub_mask,
+                           lambda r, c, group=group: found(group[r], group[c]))
+
+
+def bucket_pairs(members: list[tuple[int, object]], number: int, pair_masks: list[int],
+                 max_distance: int) -> list[tuple[object, object]]:
+    """Star pairs (smallest node, node) that join what the near pairs of one bucket join.
+
+    `members`: (hash, node) of distinct hashes sharing bucket `number`. A near pair counts
+    only in the first bucket (lowest key number) both hashes share, so that each pair is
+    joined once however many band pairs it agrees on.
+    """
+    from dedup.clusters import LocalComponents
+
+    members = sorted(set(members), key=lambda m: m[1])
+    if len(members) < 2:
+        return []
+    values = np.array([int(v) for v, _ in members], dtype=np.uint64)
+    masks = np.array(pair_masks[:number], dtype=np.uint64)
+    components = LocalComponents(len(members))
+
+    def found(rows, cols):
+        if len(rows) and len(masks):
+            differ = np.bitwise_xor(values[rows], values[cols])
+            earlier = ((differ[:, None] & masks[None, :]) == 0).any(axis=1)
+            rows, cols = rows[~earlier], cols[~earlier]
+        components.add(rows, cols)
+
+    near_pairs(values, max_distance, INFORMATIVE_MASK & ~pair_masks[number], found)
+    return [(members[a][1], members[b][1]) for a, b in components.star_pairs()]

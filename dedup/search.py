@@ -25,8 +25,12 @@ only pHash distances are computed, and torch is never imported.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: pHash-only runs never import torch
+    import torch
 
 from dedup import phash as phash_lib
 
@@ -110,12 +114,9 @@ class Match:
     phash_distance: int
 
 
-def pairs_above(a: torch.Tensor, b: torch.Tensor, threshold: float, device: str = "cpu",
-                upper_only: bool = False) -> list[tuple[int, int, float]]:
-    """(row in a, row in b, float32 cosine) for every pair with similarity >= threshold.
-
-    `upper_only`: a and b are the same block; report each unordered pair once (i < j).
-    """
+def pairs_above(a: torch.Tensor, b: torch.Tensor, threshold: float, device: str = "cpu"
+                ) -> list[tuple[int, int, float]]:
+    """(row in a, row in b, float32 cosine) for every pair with similarity >= threshold."""
     import torch
 
     out = []
@@ -123,14 +124,9 @@ def pairs_above(a: torch.Tensor, b: torch.Tensor, threshold: float, device: str 
         a_chunk = a[i0:i0 + EVAL_CHUNK].to(device)
         a_low = a_chunk.to(torch.bfloat16)
         for j0 in range(0, len(b), BLOCK_CHUNK):
-            if upper_only and j0 + BLOCK_CHUNK <= i0:
-                continue
             b_chunk = b[j0:j0 + BLOCK_CHUNK].to(device)
             approx = a_low @ b_chunk.to(torch.bfloat16).T
             rows, cols = torch.nonzero(approx >= threshold - BF16_MARGIN, as_tuple=True)
-            if upper_only:
-                keep = rows + i0 < cols + j0
-                rows, cols = rows[keep], cols[keep]
             if len(rows) == 0:
                 continue
             exact = (a_chunk[rows].float() * b_chunk[cols].float()).sum(dim=1)

@@ -103,16 +103,21 @@ def shard_complete(out_dir: str, shard_id: int) -> bool:
     return files.exists(files.join(out_dir, layout.stats_name(shard_id)))
 
 
-def write_totals(out_dir: str, extra: dict | None = None) -> dict:
-    """Sum every `NNNNN_stats.json` in out_dir into `out_dir/stats.json`."""
+def sum_stats(shard_stats) -> dict:
+    """The totals of `stats.json` from per-shard stats (`ShardWriter.stats()` dicts)."""
     totals = {"shards": 0, "count": 0, "successes": 0, "failed": 0, "status": collections.Counter()}
-    for path in files.match(files.join(out_dir, "*_stats.json")):
-        shard = files.read_json(path)
+    for shard in shard_stats:
         totals["shards"] += 1
         for name in ("count", "successes", "failed"):
             totals[name] += shard[name]
         totals["status"].update(shard["status"])
     totals["status"] = dict(sorted(totals["status"].items()))
+    return totals
+
+
+def write_totals(out_dir: str, extra: dict | None = None) -> dict:
+    """Sum every `NNNNN_stats.json` in out_dir into `out_dir/stats.json`."""
+    totals = sum_stats(files.read_json(path) for path in files.match(files.join(out_dir, "*_stats.json")))
     totals.update(extra or {})
     files.write_json(files.join(out_dir, "stats.json"), totals)
     return totals

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import pathlib
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -106,3 +107,13 @@ def image_folder(root, classes: dict[str, list[bytes]], ext="png") -> str:
             with open(os.path.join(root, cls, f"{i:03d}.{ext}"), "wb") as f:
                 f.write(data)
     return root
+
+
+def removed_rows(audit_dir) -> list[dict]:
+    """Every row of a dedup's removal files (`OUT/audit/removed/NNNNN.parquet`), in file order."""
+    import pyarrow.parquet as pq
+
+    rows = []
+    for path in sorted((pathlib.Path(audit_dir) / "removed").glob("*.parquet")):
+        rows += pq.read_table(path).to_pylist()
+    return rows

@@ -14,7 +14,8 @@ import os
 import pyarrow.parquet as pq
 import pytest
 
-from tests.dedup.fixtures import encode, image_folder, model_config, random_weights, scene, write_shards
+from tests.dedup.fixtures import (encode, image_folder, model_config, random_weights, removed_rows, scene,
+                                  write_shards)
 from wit_pipeline import cli
 
 N_DISTINCT = 40
@@ -140,7 +141,7 @@ def test_dedup_removes_planted_duplicates_and_overlap_deterministically(world):
                        "--within-similarity", "0.9", "--samples-per-shard", "16"])
         assert rc == 0
     out = outs[0]
-    removed = {r["key"]: (r["reason"], r["detail"]) for r in pq.read_table(out / "audit" / "removed.parquet").to_pylist()}
+    removed = {r["key"]: (r["reason"], r["detail"]) for r in removed_rows(out / "audit")}
     expected = {key_of(i): "eval_overlap" for i, what in world["planted"].items() if what[0] == "eval"}
     expected[key_of(44)] = "exact_duplicate"          # byte copy of sample 5: the later key goes
     expected[key_of(45)] = "near_duplicate_phash"     # half-size copy of 6: the full-size original stays
@@ -169,7 +170,9 @@ def test_dedup_removes_planted_duplicates_and_overlap_deterministically(world):
     report = json.loads((out / "audit" / "report.json").read_text())
     assert report["duplicates"]["removed_by_reason"]["exact_duplicate"] == 1
     assert report["filtered"] == {"input_samples": world["n"], "kept": 40, "shards": 3, "out": str(out / "shards")}
-    for name in ("removed.parquet", "overlap-animals.parquet"):
+    removal_files = sorted(p.name for p in (outs[0] / "audit" / "removed").iterdir())
+    assert removal_files == ["00000.parquet", "00001.parquet", "00002.parquet", "00003.parquet", "_summary.json"]
+    for name in ["overlap-animals.parquet"] + [f"removed/{f}" for f in removal_files]:
         assert (outs[0] / "audit" / name).read_bytes() == (outs[1] / "audit" / name).read_bytes()
     for shard in os.listdir(outs[0] / "shards"):
         if shard != "stats.json":

@@ -1,4 +1,4 @@
-"""Plain-logic tests of the dedup package: hashing, banding, clusters, search, eval sets, stats."""
+"""Plain-logic tests of the dedup package: hashing, bucket keys, search, eval sets, stats (duplicate\ngroups inside the set: tests/dedup/test_duplicates.py)."""
 from __future__ import annotations
 
 import io
@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from dedup import clusters, features, overlap_stats, phash, search
+from dedup import features, overlap_stats, phash, search
 
 from wit_pipeline.clip import evalsets
 from dedup.store import FeatureTable
@@ -22,10 +22,11 @@ from tests.dedup.fixtures import encode, scene
 # ---------------------------------------------------------------- pHash and LSH banding
 
 @pytest.mark.parametrize("max_distance", [0, 1, 4, 7, 12])
-def test_bands_cover_all_bits_and_never_miss_a_near_pair(max_distance):
+def test_every_pair_within_the_distance_shares_a_bucket(max_distance):
     layout = phash.band_layout(max_distance)
-    assert len(layout) == max_distance + 1
-    assert sum(width for _, width in layout) == 64
+    assert len(layout) == max_distance + 2
+    assert sum(width for _, width in layout) == 63  # bit 63, the DC term, is in no key
+    masks = phash.band_pairs(layout)
     rng = random.Random(max_distance)
     for _ in range(300):
         a = rng.getrandbits(64)
@@ -33,7 +34,12 @@ def test_bands_cover_all_bits_and_never_miss_a_near_pair(max_distance):
         for bit in rng.sample(range(64), rng.randint(0, max_distance)):
             b ^= 1 << bit
         assert phash.hamming(a, b) <= max_distance
-        assert set(phash.band_values(a, layout)) & set(phash.band_values(b, layout))
+        assert set(phash.index_keys(a, masks)) & set(phash.index_keys(b, masks))
+
+
+def test_bucket_keys_hold_about_21_bits_at_the_default_distance():
+    masks = phash.band_pairs(phash.band_layout(4))
+    assert len(masks) == 15 and {bin(m).count("1") for m in masks} <= {20, 21, 22}
 
 
 def test_band_layout_rejects_out_of_range():
@@ -41,58 +47,16 @@ def test_band_layout_rejects_out_of_range():
         phash.band_layout(64)
 
 
-def test_hamming_matrix_matches_python_popcount():
+def test_nearest_and_matches_count_bits_like_python():
     rng = np.random.default_rng(0)
     a = rng.integers(0, 2**63, 300, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
     b = rng.integers(0, 2**63, 17, dtype=np.int64).astype(np.uint64)
-    m = phash.hamming_matrix(a, b)
+    b[3] = a[5] ^ np.uint64(0b101)
+    distance, index, (rows, cols, dists) = phash.nearest_and_matches(a, b, 2)
     for i in (0, 5, 299):
-        for j in (0, 16):
-            assert m[i, j] == phash.hamming(int(a[i]), int(b[j]))
-
-
-def _components(keys, edges):
-    uf = clusters.UnionFind()
-    for key in keys:
-        uf.find(key)
-    for a, b, _ in edges:
-        uf.union(a, b)
-    return {key: uf.find(key) for key in keys}
-
-
-def test_near_edges_in_bucket_check_exact_distance():
-    items = [("k3", 0b1111), ("k1", 0b0000), ("k2", 0b0001), ("k4", (1 << 63) | 0b0001)]
-    assert phash.near_edges_in_bucket(items, 1) == [("k1", "k2", 1), ("k2", "k4", 1)]
-    assert phash.near_edges_in_bucket(items, 0) == []
-    edges = phash.near_edges_in_bucket(items, 4)
-    assert len(edges) == 3 and all(phash.hamming(dict(items)[a], dict(items)[b]) == d <= 4 for a, b, d in edges)
-
-
-def test_near_edges_join_what_all_pairs_join():
-    rng = random.Random(7)
-    items = []
-    for cluster in range(40):
-        base = rng.getrandbits(64)
-        for copy in range(rng.randint(1, 6)):
-            value = base
-            for bit in rng.sample(range(64), rng.randint(0, 3)):
-                value ^= 1 << bit
-            items.append((f"c{cluster:02d}-{copy}", value))
-    keys = [k for k, _ in items]
-    all_pairs = [(a, b, phash.hamming(x, y)) for i, (a, x) in enumerate(items) for b, y in items[i + 1:]
-                 if phash.hamming(x, y) <= 4]
-    edges = phash.near_edges_in_bucket(items, 4)
-    assert _components(keys, edges) == _components(keys, all_pairs)
-    assert len(edges) < len(all_pairs) and all(a < b and d <= 4 for a, b, d in edges)
-
-
-def test_near_edges_stay_linear_for_thousands_of_identical_hashes():
-    # A placeholder image served 30,000 times: all pairs would be 450 million edges.
-    placeholder = 0x8000_0000_0000_0000
-    items = [(f"{i:06d}", placeholder) for i in range(30_000)] + [("zz-near", placeholder | 0b11)]
-    edges = phash.near_edges_in_bucket(items, 4)
-    assert len(edges) == len(items) - 1
-    assert ("000000", "zz-near", 2) in edges
+        expected = [phash.hamming(int(a[i]), int(x)) for x in b]
+        assert distance[i] == min(expected) and index[i] == expected.index(min(expected))
+    assert (rows.tolist(), cols.tolist(), dists.tolist()) == ([5], [3], [2])
 
 
 def test_phash_survives_resize_and_jpeg_but_separates_distinct_scenes():
@@ -102,26 +66,6 @@ def test_phash_survives_resize_and_jpeg_but_separates_distinct_scenes():
     assert phash.hamming(h, phash.phash(features.decode(encode(base, quality=30)))) <= 4
     assert phash.hamming(h, phash.phash(scene(2))) > 10
     assert phash.parse_hex(phash.to_hex(h)) == h
-
-
-# ---------------------------------------------------------------- clusters and survivors
-
-def test_clusters_are_transitive_and_survivor_is_the_largest_then_smallest_key():
-    edges = [clusters.Edge("b", "c", "near_duplicate_phash", 3),
-             clusters.Edge("a", "b", "exact_duplicate", 0),
-             clusters.Edge("x", "y", "near_duplicate_embedding", 0.97)]
-    pixels = {"a": 100, "b": 100, "c": 400, "x": 10, "y": 10}
-    removed = clusters.resolve(edges, pixels)
-    assert [(r.key, r.reason, r.duplicate_of, r.cluster_size) for r in removed] == [
-        ("a", "exact_duplicate", "c", 3), ("b", "exact_duplicate", "c", 3),
-        ("y", "near_duplicate_embedding", "x", 2)]
-    shuffled = list(reversed(edges))
-    assert clusters.resolve(shuffled, pixels) == removed
-
-
-def test_clusters_reject_unknown_reason():
-    with pytest.raises(ValueError, match="unknown duplicate reason"):
-        clusters.resolve([clusters.Edge("a", "b", "similar", 0)], {})
 
 
 # ---------------------------------------------------------------- nearest-neighbour search
@@ -210,9 +154,11 @@ def test_threshold_pairs_beyond_the_top_candidates_are_all_found():
     assert list(state.keys[1]) == ["k000", "k001"]
 
 
-def test_pairs_above_upper_only_reports_each_pair_once():
+def test_pairs_above_finds_every_pair_over_the_threshold_in_float32():
     x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
-    assert search.pairs_above(x, x, 0.99, upper_only=True) == [(0, 1, pytest.approx(1.0))]
+    assert search.pairs_above(x, x, 0.99) == [(0, 0, pytest.approx(1.0)), (0, 1, pytest.approx(1.0)),
+                                              (1, 0, pytest.approx(1.0)), (1, 1, pytest.approx(1.0)),
+                                              (2, 2, pytest.approx(1.0))]
 
 
 def test_resolve_backend_validates():
@@ -277,7 +223,6 @@ def test_image_folder_tar_and_parquet_eval_sets(tmp_path):
                    tmp_path / "hf.parquet")
     ev = evalsets.discover("p", str(tmp_path / "hf.parquet"))
     assert [(i.eval_id, i.label, i.data) for i in evalsets.iter_images(ev)] == [("hf.parquet:0", 7, imgs[2])]
-    assert evalsets.content_hash(ev) == evalsets.content_hash(evalsets.discover("p", str(tmp_path / "hf.parquet")))
 
     pq.write_table(pa.table({"pixels": [b"x"]}), tmp_path / "nocol.parquet")
     with pytest.raises(ValueError, match="no image column"):

@@ -17,7 +17,8 @@ import tarfile
 import pyarrow.parquet as pq
 import pytest
 
-from tests.dedup.fixtures import encode, image_folder, model_config, random_weights, scene, write_shards
+from tests.dedup.fixtures import (encode, image_folder, model_config, random_weights, removed_rows, scene,
+                                  write_shards)
 from shards.layout import sample_key
 from shards.reader import ReadProblem, read_samples
 from wit_pipeline import cli
@@ -102,7 +103,7 @@ def test_dedup_and_audit_go_on_past_damaged_shards_and_name_them(damaged, tmp_pa
     assert (by_shard["00003.tar"]["samples_read"], by_shard["00003.tar"]["unreadable_samples"]) == (5, 1)
     assert by_shard["00003.tar"]["first_problems"][0].startswith(f"{key(3, 2)}.json is not valid JSON")
 
-    removed = {r["key"]: r["reason"] for r in pq.read_table(out / "audit" / "removed.parquet").to_pylist()}
+    removed = {r["key"]: r["reason"] for r in removed_rows(out / "audit")}
     unreadable = {key(1, i) for i in range(3, 6)} | {key(2, i) for i in range(6)} | {key(3, 2)}
     assert removed == {**{k: "unreadable" for k in unreadable}, key(1, 0): "eval_overlap"}
     kept = [r["key"] for shard in sorted((out / "shards").glob("*.parquet")) for r in pq.read_table(shard).to_pylist()]
@@ -160,7 +161,7 @@ def test_random_weights_decide_nothing_and_the_report_says_so(lookalikes, tmp_pa
     out = tmp_path / "phash"
     assert cli.main(dedup_argv(lookalikes, out, "--clip-pretrained", "none")) == 0
     printed = capsys.readouterr().out
-    removed = {r["key"]: r["reason"] for r in pq.read_table(out / "audit" / "removed.parquet").to_pylist()}
+    removed = {r["key"]: r["reason"] for r in removed_rows(out / "audit")}
     # The rotation stays: random weights must not remove what pHash does not find.
     assert removed == {key(1, 4): "near_duplicate_phash", key(0, 3): "eval_overlap"}
     report = json.loads((out / "audit" / "report.json").read_text())
@@ -181,7 +182,7 @@ def test_random_weights_decide_nothing_and_the_report_says_so(lookalikes, tmp_pa
     weighted = tmp_path / "weights"
     assert cli.main(dedup_argv(lookalikes, weighted, "--clip-pretrained", random_weights(tmp_path),
                                "--within-similarity", "0.95")) == 0
-    removed = {r["key"]: r["reason"] for r in pq.read_table(weighted / "audit" / "removed.parquet").to_pylist()}
+    removed = {r["key"]: r["reason"] for r in removed_rows(weighted / "audit")}
     assert removed[key(1, 5)] == "near_duplicate_embedding"
     assert json.loads((weighted / "audit" / "report.json").read_text())["embedding_detector"] == "on"
 
@@ -274,7 +275,7 @@ def test_dedup_resumes_after_a_sigkill_while_resharding(lookalikes, tmp_path, ca
 
 
 def test_an_unfinished_plan_of_other_settings_is_cleared_and_a_finished_one_refused(tmp_path):
-    from dedup.command import PLAN_NAME, check_output, start_reshard
+    from dedup.reshard import PLAN_NAME, check_output, start_reshard
 
     out = tmp_path / "shards"
     out.mkdir()

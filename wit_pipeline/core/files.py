@@ -113,6 +113,13 @@ def file_identity(paths: list[str]) -> list[dict]:
     return identity
 
 
+def match_identity(pattern: str) -> list[dict]:
+    """`file_identity` of every file matching a glob, from one listing (sorted by path)."""
+    result = FileSystems.match([pattern])[0]
+    return sorted(({"path": m.path, "size": m.size_in_bytes, "mtime": m.last_updated_in_seconds}
+                   for m in result.metadata_list), key=lambda entry: entry["path"])
+
+
 def remove(path: str) -> None:
     """Delete a file if it exists."""
     if exists(path):
