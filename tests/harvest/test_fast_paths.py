@@ -4,7 +4,8 @@
   reader alone, on healthy files and on files damaged at random, both in their gzip bytes
   and inside records that are then gzipped again (odd headers, wrong lengths, folded
   lines, stray CRs).
-- URLs: urls.resolve_url's shortcut against urljoin + check_url + urldefrag.
+- URLs: urls.resolve_url's shortcut against urljoin + check_url + urldefrag; the largest
+  srcset candidate without parsing every candidate.
 - WAT JSON: orjson with the standard library where orjson refuses.
 """
 from __future__ import annotations
@@ -228,6 +229,36 @@ def test_srcset_parser_equals_the_character_by_character_one():
     for _ in range(30_000):
         srcset = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
         assert parse_srcset(srcset) == _srcset_char_by_char(srcset), srcset
+
+
+def _largest_by_the_former_rule(srcset: str) -> str | None:
+    """The largest candidate as it was chosen before the shortcut: every candidate parsed."""
+    best_url, best_size = None, -1.0
+    for url, descriptors in _srcset_char_by_char(srcset):
+        size = 1.0
+        for descriptor in descriptors.lower().split():
+            try:
+                if descriptor.endswith("w"):
+                    size = float(descriptor[:-1]) * 1e6
+                elif descriptor.endswith("x"):
+                    size = float(descriptor[:-1])
+            except ValueError:
+                continue
+        if size > best_size:
+            best_url, best_size = url, size
+    return best_url
+
+
+def test_largest_srcset_candidate_equals_parsing_every_candidate():
+    from wit_pipeline.harvest.sources.html import largest_srcset_candidate
+
+    rng = random.Random(26)
+    pieces = ["a.jpg", "b.png", "http://c.org/c_fill,w_300/x.jpg", " ", "  ", ",", ", ", ",,", "a,", "300w", "3W",
+              "2x", "2X", "1.5x", "1e3w", "-1x", "nan", "inf", "w", "x", "(", ")", "\t", "\n", "\u00a0", "\u2003",
+              "foo(a,b)"]
+    for _ in range(60_000):
+        srcset = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        assert largest_srcset_candidate(srcset) == _largest_by_the_former_rule(srcset), srcset
 
 
 # ------------------------------------------------------------------- split archives

@@ -25,13 +25,13 @@ Rules:
 - `<meta name="robots">` with noindex/noimageindex/noai/noimageai: the page's images are
   not harvested (the HTML twin of the X-Robots-Tag header).
 
-One parse per page; each rule is one CSS query over the parsed tree (run only when the
-page contains what it looks for), and each image is then looked up by node identity.
+One parse per page; one CSS query over the parsed tree finds the images, the landmarks,
+the captions, `<base>` and the robots tags (page_scan.py), and each image is then looked
+up by node identity.
 """
 from __future__ import annotations
 
 import codecs
-import html
 import functools
 import re
 from dataclasses import dataclass, field
@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from selectolax.lexbor import LexborHTMLParser
 
 from wit_pipeline.harvest.language import primary_language
+from wit_pipeline.harvest.sources.page_scan import CAPTION_SELECTORS, clean_text, scan_page
 from wit_pipeline.harvest.sources.urls import resolve_url
 
-ROBOTS_OPT_OUT = {"noindex", "noimageindex", "noai", "noimageai", "none"}
 _META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.I)
 _CONTENT_TYPE_CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?([a-zA-Z0-9_\-:.]+)", re.I)
 # \s is str.isspace's whitespace (both use Py_UNICODE_ISSPACE).
@@ -49,29 +49,12 @@ _SRCSET_SEPARATORS = re.compile(r"[\s,]*")
 _NOT_SPACE = re.compile(r"\S*")
 _DESCRIPTOR_STOP = re.compile(r"[(),]")
 _DIMENSION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:px)?\s*$", re.I)
-_CITATION_RE = re.compile(r"\[(?:\d+|[a-z]|citation needed|note \d+)\]", re.I)
 
 # Where an image's text can come from, in the default `--text-source` order: the alt
 # first (CLIP's source), then the captions editors write under a picture (Google's WIT
 # used these "reference descriptions"), then the labels meant for screen readers and tooltips.
 TEXT_SOURCES = ("alt", "figcaption", "thumbcaption", "aria-label", "title")
 DEFAULT_TEXT_SOURCES = TEXT_SOURCES
-# Page-chrome landmarks: the elements, their ARIA roles, and the ids older templates give
-# the same blocks. Any [role] is matched and its value checked in Python: one presence test
-# costs the query less than four value tests.
-_LANDMARK_SELECTOR = ("header, nav, aside, footer, [role], "
-                      "#header, #masthead, #nav, #navigation, #navbar, #menu, #sidebar, #footer")
-_LANDMARK_ROLES = {"banner": "header", "navigation": "nav", "complementary": "aside", "contentinfo": "footer"}
-_LANDMARK_IDS = {"header": "header", "masthead": "header", "nav": "nav", "navigation": "nav", "navbar": "nav",
-                 "menu": "nav", "sidebar": "aside", "footer": "footer"}
-# Caption elements, by the text source they give: a <figure>'s <figcaption>; MediaWiki's
-# thumb caption (in its div.thumbinner) and gallery text (in its li.gallerybox). The
-# container is checked in Python: child combinators make the one query over the page slower.
-_CAPTION_SELECTORS = {"figcaption": "figcaption", "thumbcaption": "div.thumbcaption, div.gallerytext"}
-_CAPTION_PARENTS = {"figcaption": ("figure", None, 1), "thumbcaption": ("div", "thumbinner", 1),
-                    "gallerytext": ("li", "gallerybox", 2)}    # (container tag, class, levels up)
-# A <header>/<footer> inside these belongs to that content, not to the page (HTML's rule).
-_SECTIONING = frozenset({"article", "section", "main"})
 
 
 @dataclass(frozen=True)
@@ -128,19 +111,6 @@ class PageImages:
         self.skipped[reason] = self.skipped.get(reason, 0) + n
 
 
-def collapse_whitespace(text: str) -> str:
-    return " ".join(text.split())
-
-
-def clean_text(raw: str | None) -> str:
-    """Decode leftover (double-encoded) entities and collapse whitespace."""
-    if not raw:
-        return ""
-    if "&" in raw:
-        raw = html.unescape(raw)
-    return collapse_whitespace(raw)
-
-
 def parse_text_sources(value: str) -> tuple[str, ...]:
     """`--text-source alt,figcaption,...` -> the sources in that order (ValueError names a bad one)."""
     sources = tuple(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))
@@ -149,12 +119,6 @@ def parse_text_sources(value: str) -> tuple[str, ...]:
         raise ValueError(f"--text-source {value!r}: choose from {','.join(TEXT_SOURCES)}"
                          + (f" (unknown: {','.join(unknown)})" if unknown else ""))
     return sources
-
-
-def caption_text(node) -> str:
-    """A caption element's text: whitespace collapsed, citation marks ("[3]") dropped."""
-    text = clean_text(node.text(deep=True))
-    return collapse_whitespace(_CITATION_RE.sub("", text)) if "[" in text else text
 
 
 def parse_srcset(srcset: str) -> list[tuple[str, str]]:
@@ -195,26 +159,70 @@ def parse_srcset(srcset: str) -> list[tuple[str, str]]:
     return candidates
 
 
+@functools.lru_cache(maxsize=1 << 12)   # pages repeat a few widths and densities
+def _descriptor_size(descriptor: str) -> float | None:
+    """A srcset descriptor's rank: any width (`640w`) outranks any density (`2x`); None for others."""
+    descriptor = descriptor.lower()
+    try:
+        if descriptor.endswith("w"):
+            return float(descriptor[:-1]) * 1e6
+        if descriptor.endswith("x"):
+            return float(descriptor[:-1])
+    except ValueError:
+        pass
+    return None
+
+
 def largest_srcset_candidate(srcset: str | None) -> str | None:
-    """The candidate with the largest width (`640w`) or density (`2x`) descriptor."""
+    """The candidate with the largest width (`640w`) or density (`2x`) descriptor (no
+    descriptor means 1x; of several descriptors the last that parses counts)."""
     if not srcset:
         return None
+    if "(" in srcset:
+        return _largest_candidate(parse_srcset(srcset))
+    # No parenthesis, so every comma after a URL ends its candidate: parse_srcset's answer
+    # from str.split()'s whitespace runs, without scanning the URLs character by character.
     best_url, best_size = None, -1.0
-    for url, descriptors in parse_srcset(srcset):
-        size = 1.0  # no descriptor means 1x
-        for descriptor in descriptors.lower().split():
-            try:
-                if descriptor.endswith("w"):
-                    size = float(descriptor[:-1]) * 1e6  # any width outranks any density
-                elif descriptor.endswith("x"):
-                    size = float(descriptor[:-1])
-            except ValueError:
+    url, size = None, 1.0
+    for token in srcset.split():
+        while token:
+            if url is None:  # a URL: the rest of the run, after separating commas
+                token = token.lstrip(",")
+                if not token:
+                    break
+                url, token, size = token, "", 1.0
+                if url[-1] == ",":  # a trailing comma ends a candidate without descriptors
+                    if size > best_size:
+                        best_url, best_size = url.rstrip(","), size
+                    url = None
                 continue
+            comma = token.find(",")
+            descriptor = token if comma < 0 else token[:comma]
+            if descriptor and (found := _descriptor_size(descriptor)) is not None:
+                size = found
+            if comma < 0:
+                break
+            if size > best_size:
+                best_url, best_size = url, size
+            url, token = None, token[comma + 1:]
+    if url is not None and size > best_size:
+        best_url = url
+    return best_url
+
+
+def _largest_candidate(candidates: list[tuple[str, str]]) -> str | None:
+    best_url, best_size = None, -1.0
+    for url, descriptors in candidates:
+        size = 1.0
+        for descriptor in descriptors.split():
+            if (found := _descriptor_size(descriptor)) is not None:
+                size = found
         if size > best_size:
             best_url, best_size = url, size
     return best_url
 
 
+@functools.lru_cache(maxsize=1 << 12)   # a site's images repeat a few sizes
 def parse_dimension(value: str | None) -> int | None:
     """Declared `width`/`height` in CSS pixels; None when absent or not a plain number (e.g. 50%)."""
     if value is None:
@@ -276,97 +284,22 @@ def is_html_content_type(content_type: str | None) -> bool:
     return mime in ("text/html", "application/xhtml+xml", "text/xhtml") or mime == ""
 
 
-@functools.lru_cache(maxsize=None)
-def _page_selector(text_sources: tuple[str, ...]) -> str:
-    """One CSS query that finds every <img>, chrome landmark and wanted caption of a page."""
-    return ", ".join(["img", _LANDMARK_SELECTOR] + [_CAPTION_SELECTORS[source] for source in text_sources
-                                                     if source in _CAPTION_SELECTORS])
-
-
-def _landmark_region(node) -> str | None:
-    """The chrome region of a node matched by `_LANDMARK_SELECTOR`; None for the <header> or
-    <footer> of an <article>, <section> or <main> (it belongs to that content, HTML's rule)."""
-    tag = node.tag
-    if tag in ("header", "footer"):
-        parent = node.parent
-        while parent is not None:
-            if parent.tag in _SECTIONING:
-                return None
-            parent = parent.parent
-        return tag
-    if tag in ("nav", "aside"):
-        return tag
-    role = (node.attrs.get("role") or "").strip().lower()
-    return _LANDMARK_ROLES.get(role) or _LANDMARK_IDS.get((node.id or "").lower())
-
-
-def _caption_container(node) -> tuple[str, object] | None:
-    """(text source, container) of a caption element: a <figcaption> in a <figure>, a
-    div.thumbcaption in a div.thumbinner, a div.gallerytext in (a div in) a li.gallerybox."""
-    kind = "figcaption" if node.tag == "figcaption" else next(
-        (name for name in (node.attrs.get("class") or "").split() if name in _CAPTION_PARENTS), None)
-    if kind is None:
-        return None
-    parent_tag, parent_class, depth = _CAPTION_PARENTS[kind]
-    container = node.parent
-    for _ in range(depth):
-        if container is None:
-            return None
-        if container.tag == parent_tag and (
-                parent_class is None or parent_class in (container.attrs.get("class") or "").split()):
-            return ("figcaption" if kind == "figcaption" else "thumbcaption"), container
-        container = container.parent
-    return None
-
-
-def scan_page(tree, text_sources: tuple[str, ...]) -> tuple[list, dict[int, str], dict[str, dict[int, str]]]:
-    """(the <img> nodes, node id -> chrome region, source -> node id -> caption) of a parsed page.
-
-    One query over the tree; then each landmark's and each caption container's own images.
-    The innermost landmark around an image names its region. A caption names the picture
-    only when its container (the figure, thumb or gallery box) holds exactly one image
-    besides those inside the caption.
-    """
-    images, regions = {}, {}
-    captions: dict[str, dict[int, str]] = {source: {} for source in _CAPTION_SELECTORS}
-    # Document order, outer landmarks first; lexbor lists a node once per selector it
-    # matches (an <img role="img">), hence the images by node id.
-    for node in tree.css(_page_selector(text_sources)):
-        tag = node.tag
-        if tag == "img":
-            images.setdefault(node.mem_id, node)
-            continue
-        caption = _caption_container(node) if tag in ("figcaption", "div") else None
-        if caption is not None:
-            source, container = caption
-            # The caption's own images (MediaWiki's magnify icon) are not what it describes.
-            own = {image.mem_id for image in node.css("img")}
-            inside = [image.mem_id for image in container.css("img") if image.mem_id not in own]
-            text = caption_text(node) if len(inside) == 1 else ""
-            if text:
-                captions[source][inside[0]] = text
-            continue
-        region = _landmark_region(node)
-        if region is not None:
-            for image in node.css("img"):
-                regions[image.mem_id] = region
-    return list(images.values()), regions, captions
-
-
 def _image_texts(attrs: dict, captions: dict[str, dict[int, str]], node_id: int,
                  text_sources: tuple[str, ...]) -> list[tuple[str, str]]:
     """(text_source, text) of one <img>, in `text_sources` order, without empty or repeated texts."""
     texts: list[tuple[str, str]] = []
+    found: list[str] = []
     for source in text_sources:
         if source == "alt":
             text = clean_text(attrs.get("alt"))
+        elif source in CAPTION_SELECTORS:
+            text = captions[source].get(node_id)
         elif source == "title":
             text = clean_text(attrs.get("title")) or clean_text(attrs.get("data-image-title"))
-        elif source == "aria-label":
-            text = clean_text(attrs.get("aria-label"))
         else:
-            text = captions[source].get(node_id, "")
-        if text and all(text != earlier for _, earlier in texts):
+            text = clean_text(attrs.get("aria-label"))
+        if text and text not in found:
+            found.append(text)
             texts.append((source, text))
     return texts
 
@@ -390,17 +323,11 @@ def extract_page(body: bytes | str, page_url: str, source: str, *, content_type:
         result.skip("broken_html")
         return result
 
+    scan = scan_page(tree, text_sources)
+    result.robots_opt_out = scan.robots_opt_out
     base = page_url
-    base_node = tree.css_first("base[href]")
-    if base_node is not None:
-        resolved, _ = resolve_url(base_node.attributes.get("href"), page_url)
-        base = resolved or page_url
-
-    for meta in tree.css("meta[name]"):
-        if (meta.attributes.get("name") or "").strip().lower() in ("robots", "wit", "ccbot"):
-            directives = {d.strip().lower() for d in (meta.attributes.get("content") or "").split(",")}
-            if directives & ROBOTS_OPT_OUT:
-                result.robots_opt_out = True
+    if scan.base_href is not None:
+        base = resolve_url(scan.base_href, page_url)[0] or page_url
 
     if want_links:
         seen: set[str] = set()
@@ -412,7 +339,7 @@ def extract_page(body: bytes | str, page_url: str, source: str, *, content_type:
                 seen.add(link)
                 result.links.append(link)
 
-    images, regions, captions = scan_page(tree, text_sources)
+    images, regions, captions = scan.images, scan.regions, scan.captions
     if result.robots_opt_out:
         result.skip("page_robots_opt_out", len(images))
         return result
