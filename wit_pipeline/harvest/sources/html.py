@@ -99,13 +99,22 @@ def split_more_texts(more_texts: str | None) -> tuple[tuple[str, str], ...]:
 
 @dataclass
 class PageImages:
-    """What one page yielded: its images, its links, and counts of what was skipped and why."""
+    """What one page yielded: its images, its links, and counts of what was skipped and why.
 
-    images: list[ImageRef] = field(default_factory=list)
+    The images are kept as `rows`, tuples of ImageRef's fields in their order (the columns
+    of harvest's image batches): a page has tens of images, and a frozen dataclass costs
+    ten times a tuple to build. `images` makes the ImageRefs.
+    """
+
+    rows: list[tuple] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     decoded_with_errors: bool = False
     robots_opt_out: bool = False
+
+    @property
+    def images(self) -> list[ImageRef]:
+        return [ImageRef(*row) for row in self.rows]
 
     def skip(self, reason: str, n: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + n
@@ -344,12 +353,14 @@ def extract_page(body: bytes | str, page_url: str, source: str, *, content_type:
         result.skip("page_robots_opt_out", len(images))
         return result
     page_language = primary_language(tree.root.attributes.get("lang")) if images else None
+    rows, region_of = result.rows, regions.get
     for node in images:
         attrs = node.attributes
-        raw_url = (largest_srcset_candidate(attrs.get("srcset"))
-                   or largest_srcset_candidate(attrs.get("data-srcset"))
-                   or (attrs.get("data-src") or "").strip()
-                   or attrs.get("src"))
+        get = attrs.get
+        raw_url = (largest_srcset_candidate(get("srcset"))
+                   or largest_srcset_candidate(get("data-srcset"))
+                   or (get("data-src") or "").strip()
+                   or get("src"))
         url, reason = resolve_url(raw_url, base)
         if url is None:
             result.skip(reason)
@@ -357,9 +368,8 @@ def extract_page(body: bytes | str, page_url: str, source: str, *, content_type:
         node_id = node.mem_id
         texts = _image_texts(attrs, captions, node_id, text_sources)
         first_source, first_text = texts[0] if texts else (None, "")
-        result.images.append(ImageRef(url=url, text=first_text, page_url=page_url, source=source,
-                                      width=parse_dimension(attrs.get("width")),
-                                      height=parse_dimension(attrs.get("height")),
-                                      text_source=first_source, region=regions.get(node_id),
-                                      page_language=page_language, more_texts=join_more_texts(texts[1:])))
+        # ImageRef's fields, in order
+        rows.append((url, first_text, page_url, source, parse_dimension(get("width")),
+                     parse_dimension(get("height")), first_source, region_of(node_id), page_language,
+                     join_more_texts(texts[1:]) if len(texts) > 1 else None))
     return result
