@@ -70,6 +70,19 @@ def test_meta_robots_and_encodings():
     assert TextFilter(TextFilterConfig(lang=None)).reject_reason(broken.images[0].text) == "undecodable_text"
 
 
+def test_page_markup_is_what_lexbor_parses():
+    from wit_pipeline.harvest.sources.html import page_markup
+
+    ascii_page = b'<p>plain</p>'
+    assert page_markup(ascii_page) == (ascii_page, False) and page_markup(ascii_page)[0] is ascii_page
+    utf8_page = "<p>café</p>".encode()
+    assert page_markup(utf8_page, "text/html; charset=utf-8") == (utf8_page, False)
+    assert page_markup("<p>café</p>".encode("latin-1"), "text/html; charset=iso-8859-1") == (utf8_page, False)
+    assert page_markup(b"<p>caf\xff</p>") == ("<p>caf\ufffd</p>".encode(), True)
+    # A declared charset that does not read ASCII as ASCII is honoured even for ASCII bytes.
+    assert page_markup(ascii_page, "text/html; charset=utf-16") == (ascii_page.decode("utf-16").encode(), False)
+
+
 # ------------------------------------------------------------------ filters
 
 

@@ -249,18 +249,13 @@ def declared_charset(body: bytes, content_type: str | None) -> str | None:
     return match.group(1).decode("ascii", "replace") if match else None
 
 
-def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, bool]:
-    """(text, had_errors): declared charset, else UTF-8; undecodable bytes become U+FFFD.
+def page_markup(body: bytes, content_type: str | None = None) -> tuple[bytes, bool]:
+    """(the bytes lexbor parses, had_errors): the page decoded with its declared charset,
+    else UTF-8, undecodable bytes as U+FFFD, as UTF-8 -- the body itself when it is UTF-8.
 
     Pages with a few bad bytes are common; rather than losing the whole page, the texts
     that contain a replacement character are dropped later (reason `undecodable_text`).
     """
-    text, had_errors, _ = _decode(body, content_type)
-    return text, had_errors
-
-
-def _decode(body: bytes, content_type: str | None) -> tuple[str, bool, bool]:
-    """decode_html's (text, had_errors) and whether the text is the body read as UTF-8."""
     charset = declared_charset(body, content_type)
     candidates = []
     if charset:
@@ -269,12 +264,16 @@ def _decode(body: bytes, content_type: str | None) -> tuple[str, bool, bool]:
         except LookupError:
             pass
     candidates.append("utf-8")
+    if candidates[0] == "utf-8" and body.isascii():
+        return body, False   # ASCII is UTF-8: decoding it to know costs ~0.04 ms a page
     for encoding in candidates:
         try:
-            return body.decode(encoding), False, encoding == "utf-8"
+            text = body.decode(encoding)
         except UnicodeDecodeError:
             continue
-    return body.decode(candidates[0], errors="replace"), True, False
+        # lexbor reads bytes as UTF-8: a page that is UTF-8 is parsed from its own bytes
+        return (body if encoding == "utf-8" else _utf8(text)), False
+    return _utf8(body.decode(candidates[0], errors="replace")), True
 
 
 def _utf8(text: str) -> bytes:
@@ -318,9 +317,7 @@ def extract_page(body: bytes | str, page_url: str, source: str, *, content_type:
     """All image references (and optionally `<a href>` links) of one HTML page."""
     result = PageImages()
     if isinstance(body, bytes):
-        text, result.decoded_with_errors, is_utf8 = _decode(body, content_type)
-        # lexbor reads bytes as UTF-8: a page that is UTF-8 is parsed from its own bytes
-        markup = body if is_utf8 else _utf8(text)
+        markup, result.decoded_with_errors = page_markup(body, content_type)
     else:
         markup = _utf8(body)
     try:
