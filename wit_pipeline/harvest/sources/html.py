@@ -292,20 +292,32 @@ def is_html_content_type(content_type: str | None) -> bool:
     return mime in ("text/html", "application/xhtml+xml", "text/xhtml") or mime == ""
 
 
-def _image_texts(attrs: dict, captions: dict[str, dict[int, str]], node_id: int,
+# The attributes a text source reads, in turn (the first non-empty text counts); None for a
+# caption, found on the page (page_scan.py).
+_TEXT_ATTRIBUTES = {"alt": ("alt",), "aria-label": ("aria-label",), "title": ("title", "data-image-title")}
+
+
+@functools.lru_cache(maxsize=None)
+def _text_plan(text_sources: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
+    return tuple((source, None if source in CAPTION_SELECTORS else _TEXT_ATTRIBUTES[source])
+                 for source in text_sources)
+
+
+def _image_texts(attribute, captions: dict[str, dict[int, str]], node_id: int,
                  text_sources: tuple[str, ...]) -> list[tuple[str, str]]:
-    """(text_source, text) of one <img>, in `text_sources` order, without empty or repeated texts."""
+    """(text_source, text) of one <img> (`attribute`: its attributes' get), in `text_sources`
+    order, without empty or repeated texts."""
     texts: list[tuple[str, str]] = []
     found: list[str] = []
-    for source in text_sources:
-        if source == "alt":
-            text = clean_text(attrs.get("alt"))
-        elif source in CAPTION_SELECTORS:
+    for source, names in _text_plan(text_sources):
+        if names is None:
             text = captions[source].get(node_id)
-        elif source == "title":
-            text = clean_text(attrs.get("title")) or clean_text(attrs.get("data-image-title"))
         else:
-            text = clean_text(attrs.get("aria-label"))
+            text = ""
+            for name in names:
+                raw = attribute(name)
+                if raw and (text := clean_text(raw)):
+                    break
         if text and text not in found:
             found.append(text)
             texts.append((source, text))
@@ -363,7 +375,7 @@ def extract_page(body: bytes | str, page_url: str, source: str, *, content_type:
             result.skip(reason)
             continue
         node_id = node.mem_id
-        texts = _image_texts(attrs, captions, node_id, text_sources)
+        texts = _image_texts(get, captions, node_id, text_sources)
         first_source, first_text = texts[0] if texts else (None, "")
         # ImageRef's fields, in order
         rows.append((url, first_text, page_url, source, parse_dimension(get("width")),

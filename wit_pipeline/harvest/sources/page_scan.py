@@ -110,6 +110,17 @@ def _caption_container(node) -> tuple[str, object] | None:
     return None
 
 
+def _within(node, ancestor, container) -> bool:
+    """Whether `ancestor` is among `node`'s ancestors below `container` (one of them)."""
+    ancestor_id, container_id = ancestor.mem_id, container.mem_id
+    parent = node.parent
+    while parent is not None and (parent_id := parent.mem_id) != container_id:
+        if parent_id == ancestor_id:
+            return True
+        parent = parent.parent
+    return False
+
+
 def _opts_out(meta) -> bool:
     attributes = meta.attributes
     if (attributes.get("name") or "").strip().lower() not in _ROBOTS_NAMES:
@@ -146,8 +157,7 @@ def scan_page(tree, text_sources: tuple[str, ...]) -> PageScan:
         if caption is not None:
             source, container = caption
             # The caption's own images (MediaWiki's magnify icon) are not what it describes.
-            own = {image.mem_id for image in node.css("img")}
-            inside = [image.mem_id for image in container.css("img") if image.mem_id not in own]
+            inside = [image.mem_id for image in container.css("img") if not _within(image, node, container)]
             text = caption_text(node) if len(inside) == 1 else ""
             if text:
                 captions[source][inside[0]] = text
