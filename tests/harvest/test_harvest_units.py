@@ -70,6 +70,15 @@ def test_meta_robots_and_encodings():
     assert TextFilter(TextFilterConfig(lang=None)).reject_reason(broken.images[0].text) == "undecodable_text"
 
 
+def test_long_attribute_values_are_parsed_not_remembered():
+    from wit_pipeline.harvest.sources import html
+
+    before = html._remembered_dimension.cache_info().currsize
+    assert html.parse_dimension(" " * 100 + "16px ") == 16 and html.parse_dimension("16px") == 16
+    assert html._remembered_dimension.cache_info().currsize <= before + 1
+    assert largest_srcset_candidate("a.jpg 2x, b.jpg " + "0" * 100 + "3x") == "b.jpg"
+
+
 def test_page_markup_is_what_lexbor_parses():
     from wit_pipeline.harvest.sources.html import page_markup
 

@@ -168,9 +168,14 @@ def parse_srcset(srcset: str) -> list[tuple[str, str]]:
     return candidates
 
 
-@functools.lru_cache(maxsize=1 << 12)   # pages repeat a few widths and densities
 def _descriptor_size(descriptor: str) -> float | None:
     """A srcset descriptor's rank: any width (`640w`) outranks any density (`2x`); None for others."""
+    if len(descriptor) <= _REMEMBERED_CHARS:
+        return _remembered_descriptor_size(descriptor)
+    return _parse_descriptor_size(descriptor)
+
+
+def _parse_descriptor_size(descriptor: str) -> float | None:
     descriptor = descriptor.lower()
     try:
         if descriptor.endswith("w"):
@@ -180,6 +185,12 @@ def _descriptor_size(descriptor: str) -> float | None:
     except ValueError:
         pass
     return None
+
+
+# Pages repeat a few widths, densities and declared sizes: short ones are remembered (a
+# long attribute value is parsed each time, so that no page can fill the memory with them).
+_REMEMBERED_CHARS = 24
+_remembered_descriptor_size = functools.lru_cache(maxsize=1 << 12)(_parse_descriptor_size)
 
 
 def largest_srcset_candidate(srcset: str | None) -> str | None:
@@ -231,13 +242,19 @@ def _largest_candidate(candidates: list[tuple[str, str]]) -> str | None:
     return best_url
 
 
-@functools.lru_cache(maxsize=1 << 12)   # a site's images repeat a few sizes
 def parse_dimension(value: str | None) -> int | None:
     """Declared `width`/`height` in CSS pixels; None when absent or not a plain number (e.g. 50%)."""
     if value is None:
         return None
+    return _remembered_dimension(value) if len(value) <= _REMEMBERED_CHARS else _parse_dimension(value)
+
+
+def _parse_dimension(value: str) -> int | None:
     match = _DIMENSION_RE.match(value)
     return int(float(match.group(1))) if match else None
+
+
+_remembered_dimension = functools.lru_cache(maxsize=1 << 12)(_parse_dimension)
 
 
 def declared_charset(body: bytes, content_type: str | None) -> str | None:
