@@ -35,7 +35,7 @@ from wit_pipeline.harvest.repeats import SiteRepeatConfig
 from wit_pipeline.harvest.repeats.pipeline import FindSiteRepeats
 from wit_pipeline.harvest.select import CandidateSelector
 from wit_pipeline.harvest.sources import HarvestSources
-from wit_pipeline.harvest.sources.archives import Counted, Skip, read_archive
+from wit_pipeline.harvest.sources.archives import Counted, PageRows, Skip, read_archive
 from wit_pipeline.harvest.sources.crawl import CrawlConfig, Crawler, read_seeds
 from wit_pipeline.harvest.sources.html import DEFAULT_TEXT_SOURCES, ImageRef
 from wit_pipeline.harvest.sources.lists import url_list_images
@@ -61,8 +61,8 @@ class _ReadFn(beam.DoFn):
     def process(self, path):
         tally, builder = Tally(SKIP_EXAMPLES), ImageBatchBuilder()
         for item in self.items(path):
-            if isinstance(item, ImageRef):
-                full = builder.add(item)
+            if isinstance(item, (ImageRef, PageRows)):
+                full = builder.add(item) if isinstance(item, ImageRef) else builder.add_page(item.rows)
                 if full is not None:
                     yield self._found(full)
             elif isinstance(item, Skip):
@@ -102,8 +102,8 @@ class _ReadArchiveFn(_ReadFn):
             with files.open_read(path) as stream:
                 whole = start == 0 and end is None
                 for item in read_archive(stream, path, self.max_record_bytes, self.text_sources,
-                                         None if whole else (start, end)):
-                    images += isinstance(item, ImageRef)
+                                         None if whole else (start, end), page_rows=True):
+                    images += len(item.rows) if isinstance(item, PageRows) else isinstance(item, ImageRef)
                     yield item
         except OSError as exc:  # unreadable storage: what was read so far is kept
             yield Skip("unreadable_archive", f"{path}: {type(exc).__name__}: {str(exc)[:160]}")
