@@ -23,6 +23,7 @@ The site is the page's host without `www.`; rows without a page (URL lists) are 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 from urllib.parse import urlsplit
@@ -52,6 +53,7 @@ class SiteRepeatConfig:
         return self.min_pages > 0
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def site_of(page_url: str | None) -> str | None:
     """The site a page belongs to: its host without `www.`; None without a page."""
     if not page_url:
