@@ -75,6 +75,26 @@ def wat_images(payload: bytes, name: str, text_sources: tuple[str, ...] = DEFAUL
             yield item
 
 
+# A link's (text, text_source, more_texts) per its raw (alt, title), per source order:
+# alt-texts repeat across a site's pages, and cleaning them is most of a link's cost.
+_LINK_TEXTS: dict[tuple, dict[tuple, tuple[str, str | None, str | None]]] = {}
+_REMEMBERED_LINK_TEXTS = 1 << 16
+
+
+def _link_texts(values: tuple, sources: tuple[str | None, str | None]) -> tuple[str, str | None, str | None]:
+    """(text, text_source, more_texts) of a link with these raw values of its text sources."""
+    text = text_source = more_texts = None
+    for source, value in zip(sources, values):
+        found = clean_text(value) if type(value) is str else ""
+        if not found:
+            continue
+        if text is None:
+            text, text_source = found, source
+        elif found != text:   # two sources at most (alt, title): the second is the only "more"
+            more_texts = join_more_texts([(source, found)])
+    return text or "", text_source, more_texts
+
+
 class PageRows(NamedTuple):
     """The images of one page as rows of ImageRef's fields, in their order (batches.IMAGE_SCHEMA's
     columns): what `wat_images` yields as ImageRefs, without building a frozen object per image."""
@@ -104,7 +124,8 @@ def wat_items(payload: bytes, name: str, text_sources: tuple[str, ...] = DEFAULT
     metas = _field(head, "Metas") or []
     page_language = next((primary_language(meta.get("content")) for meta in metas if isinstance(meta, dict)
                           and meta.get("name") == "HTML@/lang" and isinstance(meta.get("content"), str)), None)
-    sources = [source for source in text_sources if source in ("alt", "title")]
+    first, second = (*(source for source in text_sources if source in ("alt", "title")), None, None)[:2]
+    known = _LINK_TEXTS.setdefault((first, second), {})
     links = html_meta.get("Links")
     rows = []
     for link in links if isinstance(links, list) else ():
@@ -115,17 +136,16 @@ def wat_items(payload: bytes, name: str, text_sources: tuple[str, ...] = DEFAULT
         if url is None:
             yield Skip(reason, f"{name} {page_url}")
             continue
-        text = text_source = more_texts = None
-        for source in sources:
-            found = link.get(source)
-            found = clean_text(found) if type(found) is str else ""
-            if not found:
-                continue
-            if text is None:
-                text, text_source = found, source
-            elif found != text:   # two sources at most (alt, title): the second is the only "more"
-                more_texts = join_more_texts([(source, found)])
-        rows.append((url, text or "", page_url, "wat", None, None, text_source, None, page_language, more_texts))
+        values = (link.get(first) if first else None, link.get(second) if second else None)
+        try:
+            texts = known[values]
+        except KeyError:
+            if len(known) >= _REMEMBERED_LINK_TEXTS:
+                known.clear()
+            texts = known[values] = _link_texts(values, (first, second))
+        except TypeError:    # a list or an object where a text belongs: not a text
+            texts = _link_texts(values, (first, second))
+        rows.append((url, texts[0], page_url, "wat", None, None, texts[1], None, page_language, texts[2]))
     if rows:
         yield PageRows(rows)
 

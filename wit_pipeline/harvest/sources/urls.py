@@ -92,6 +92,8 @@ def resolve_url(raw: str | None, base: str | None) -> tuple[str | None, str | No
     """(absolute http(s) URL without fragment, None) or (None, skip reason)."""
     if raw is None:
         return None, "no_image_url"
+    if raw.startswith("data:"):   # _resolve_slowly's verdict, without matching a long base64 string
+        return None, "data_url"
     if _PLAIN.fullmatch(raw) and not raw.endswith("?"):
         base_parts = _base_parts(base) if base else None
         if base_parts is not None or not base:
