@@ -202,7 +202,7 @@ class _SelectFn(beam.DoFn):
     def setup(self):
         matcher = SharedMatchers.for_file(self.queries_path)
         self.selector = CandidateSelector(TextFilter(self.filter_config, matcher.vocabulary), matcher, SKIP_EXAMPLES,
-                                          self.site_repeats.enabled)
+                                          self.site_repeats.enabled, self.partitions)
         # The matcher's millions of objects live as long as the worker: out of the garbage
         # collector's sight, its collections no longer walk them (~15% of the reading time).
         gc.freeze()

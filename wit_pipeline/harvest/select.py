@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from wit_pipeline.harvest.filters import NO_QUERY_MATCH, WRONG_LANGUAGE, ImageTexts, TextFilter
 from wit_pipeline.harvest.matcher import QueryMatcher
-from wit_pipeline.harvest.repeats import SiteCounts
+from wit_pipeline.harvest.repeats import SiteCounts, count_buckets
 from wit_pipeline.harvest.schema import pair_uid
 from wit_pipeline.harvest.sources.html import split_more_texts
 
@@ -62,14 +62,14 @@ def _distinct_images(batch: pa.RecordBatch) -> tuple[list[ImageTexts], list[int]
 class CandidateSelector:
     """`select` one batch. Kept over the batches until drained: a few examples of each rule's
     rejections, and the site-level rule's counts (repeats.SiteCounts; `count_sites` False
-    when the rule is off)."""
+    when the rule is off; `partitions`, the candidates' partition count, sizes their buckets)."""
 
     def __init__(self, text_filter: TextFilter, matcher: QueryMatcher, examples: int = 5,
-                 count_sites: bool = False) -> None:
+                 count_sites: bool = False, partitions: int = 1) -> None:
         self.text_filter, self.matcher, self.examples = text_filter, matcher, examples
         self.count_sites = count_sites
         self._examples: dict[str, list[str]] = {}
-        self.sites = SiteCounts()
+        self.sites = SiteCounts(count_buckets(partitions))
 
     def drain_examples(self) -> list[tuple[str, str]]:
         """("filtered.<reason>", "text | page") pairs: the `examples` smallest per reason."""
