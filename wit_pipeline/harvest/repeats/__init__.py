@@ -96,10 +96,15 @@ class SiteCounts:
                 self.pages[site] = self.pages.get(site, 0) + 1
 
     def add_candidates(self, page_urls: list[str | None], uids: list[str], texts: list[str]) -> None:
+        pairs = self.pairs
         for page_url, uid, text in zip(page_urls, uids, texts):
             site = site_of(page_url)
             if site is not None:
-                self.pairs.setdefault((site, uid), (set(), text))[0].add(page_url)
+                found = pairs.get((site, uid))
+                if found is None:
+                    pairs[site, uid] = ({page_url}, text)
+                else:
+                    found[0].add(page_url)
 
     def drain(self) -> list[tuple[int, dict[tuple[str, str | None], tuple[int, str]]]]:
         """The counts so far as (bucket, {(site, uid or None): (pages, text)}), then they are emptied."""
