@@ -64,10 +64,11 @@ class ImageBatchBuilder:
         return full
 
     def add_page(self, rows: list[tuple]) -> pa.RecordBatch | None:
-        """`add` for one page's images given as rows of ImageRef's fields (archives.PageRows)."""
+        """`add` for the images of one page (one page_url, not None) given as rows of ImageRef's
+        fields (archives.PageRows)."""
         full = None
         page_url = rows[0][2]
-        if len(self._columns[0]) >= self.max_rows and (page_url is None or page_url != self._page):
+        if len(self._columns[0]) >= self.max_rows and page_url != self._page:
             full = self.flush()
         for column, values in zip(self._columns, zip(*rows)):
             column.extend(values)

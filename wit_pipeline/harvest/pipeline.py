@@ -181,7 +181,7 @@ class ReadSources(beam.PTransform):
                 SKIPS: [o[SKIPS] for o in outputs] | "AllSkips" >> beam.Flatten()}
 
 
-# finish_bundle hands on WindowedValues; built once, not per element (16k site counts a bundle).
+# finish_bundle hands on WindowedValues: their timestamp and window are built once, not per element.
 _END_OF_GLOBAL_WINDOW, _GLOBAL_WINDOWS = GlobalWindow().max_timestamp(), (GlobalWindow(),)
 
 

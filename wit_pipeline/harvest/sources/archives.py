@@ -150,7 +150,6 @@ def wat_items(payload: bytes, name: str, text_sources: tuple[str, ...] = DEFAULT
         yield PageRows(rows)
 
 
-
 def _too_large(record: Record, name: str, max_record_bytes: int, size: str) -> Skip:
     return Skip("record_too_large", f"{name}@{record.location} {record.uri} ({size} > --max-record-bytes "
                                     f"{max_record_bytes})")
