@@ -141,6 +141,34 @@ def synthesize(directory: str, n: int, seed: int = 0) -> dict:
     return expected
 
 
+def watch_runner_inputs() -> dict:
+    """Under the DirectRunner (Beam's FnApiRunner), every stage's whole input is held by
+    the runner (the launcher) and cut into one bundle per worker. Records, from the
+    encoded bundles the runner hands out: the bytes of all grouped (shuffled) inputs, and
+    the largest bundle one worker got, with its stage. A diagnostic of this bench that
+    reads Beam internals (2.77), not part of wit."""
+    from apache_beam.runners.portability.fn_api_runner import execution, fn_runner
+
+    seen = {"shuffled": 0, "largest_bundle": 0, "largest_stage": ""}
+    original = fn_runner.ParallelBundleManager.process_bundle
+
+    def process_bundle(self, inputs, *args, **kwargs):
+        per_worker = [0] * self._num_workers
+        for buffer in inputs.values():
+            parts = buffer.partition(self._num_workers)  # cached by the buffer: no extra work
+            sizes = [sum(len(chunk) for chunk in part) for part in parts]
+            if isinstance(buffer, execution.GroupingBuffer):
+                seen["shuffled"] += sum(sizes)
+            per_worker = [a + b for a, b in zip(per_worker, sizes)]
+        if max(per_worker) > seen["largest_bundle"]:
+            seen.update(largest_bundle=max(per_worker),
+                        largest_stage=self.bundle_context_manager.stage.name.split("/Read)")[0].strip("("))
+        return original(self, inputs, *args, **kwargs)
+
+    fn_runner.ParallelBundleManager.process_bundle = process_bundle
+    return seen
+
+
 def run_child(directory: str, workers: int, embeddings: bool) -> None:
     """The launcher: runs the detection pipeline, polls its workers' memory and CPU time,
     prints JSON."""
@@ -172,6 +200,7 @@ def run_child(directory: str, workers: int, embeddings: bool) -> None:
                     pass
             done.wait(0.2)
 
+    runner_inputs = watch_runner_inputs()
     watcher = threading.Thread(target=poll, daemon=True)
     watcher.start()
     started = time.perf_counter()
@@ -182,7 +211,7 @@ def run_child(directory: str, workers: int, embeddings: bool) -> None:
     own = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"wall": wall, "launcher_rss": own.ru_maxrss * 1024,
                       "worker_rss": max(peak_worker.values(), default=0),
-                      "cpu": own.ru_utime + own.ru_stime + sum(cpu_worker.values())}))
+                      "cpu": own.ru_utime + own.ru_stime + sum(cpu_worker.values()), **runner_inputs}))
 
 
 def removed(directory: str) -> dict:
@@ -268,6 +297,9 @@ def main():
                   f"largest worker {result['worker_rss'] / 2**20:.0f} MiB; removed {len(got):,}: "
                   f"{len(expected) - len(missed):,} of {len(expected):,} planted with the right reason and survivor, "
                   f"{len(extra)} not planted", flush=True)
+            print(f"  through the runner: {result['shuffled'] / 2**20:,.0f} MiB of grouped (shuffled) input in all; "
+                  f"largest bundle to one worker {result['largest_bundle'] / 2**20:,.0f} MiB "
+                  f"({result['largest_stage']})", flush=True)
             for key in list(missed)[:5] + list(extra)[:5]:
                 print(f"    {key}: expected {expected.get(key)}, got {got.get(key)}")
         if len(args.sizes) >= 2:
