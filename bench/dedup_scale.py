@@ -17,10 +17,11 @@ audit, `FindDuplicates` with `--within-similarity 0.95`, `WriteRemovals`) runs i
 process under `--direct_running_mode multi_processing --direct_num_workers 2`. Printed
 per size: wall time, peak RSS of the launcher (the child; under the DirectRunner it is
 also the runner, which holds every shuffle in memory) and of the largest worker (polled
-with psutil); then the time ratio, and whether every planted duplicate was removed with
-its reason and nothing else. Last, the recall of the k-means partition against exact
-all-pairs search: of the pairs of distinct vectors at cosine >= 0.95 between 5,000
-sampled rows and all 400k, how many fall in a shared cluster.
+with psutil); what passed through the runner (grouped bytes in all, the largest bundle one
+worker got: `watch_runner_inputs`); then the time ratio, and whether every planted
+duplicate was removed with its reason and nothing else. Last, the recall of the k-means
+partition against exact all-pairs search: of the pairs of distinct vectors at cosine
+>= 0.95 between 5,000 sampled rows and all 400k, how many fall in a shared cluster.
 
     .venv/bin/python bench/dedup_scale.py                 # 100k and 400k
     .venv/bin/python bench/dedup_scale.py --sizes 20000 80000 --keep /tmp/scale
