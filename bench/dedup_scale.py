@@ -17,10 +17,11 @@ audit, `FindDuplicates` with `--within-similarity 0.95`, `WriteRemovals`) runs i
 process under `--direct_running_mode multi_processing --direct_num_workers 2`. Printed
 per size: wall time, peak RSS of the launcher (the child; under the DirectRunner it is
 also the runner, which holds every shuffle in memory) and of the largest worker (polled
-with psutil); then the time ratio, and whether every planted duplicate was removed with
-its reason and nothing else. Last, the recall of the k-means partition against exact
-all-pairs search: of the pairs of distinct vectors at cosine >= 0.95 between 5,000
-sampled rows and all 400k, how many fall in a shared cluster.
+with psutil); what passed through the runner (grouped bytes in all, the largest bundle one
+worker got: `watch_runner_inputs`); then the time ratio, and whether every planted
+duplicate was removed with its reason and nothing else. Last, the recall of the k-means
+partition against exact all-pairs search: of the pairs of distinct vectors at cosine
+>= 0.95 between 5,000 sampled rows and all 400k, how many fall in a shared cluster.
 
     .venv/bin/python bench/dedup_scale.py                 # 100k and 400k
     .venv/bin/python bench/dedup_scale.py --sizes 20000 80000 --keep /tmp/scale
@@ -141,6 +142,34 @@ def synthesize(directory: str, n: int, seed: int = 0) -> dict:
     return expected
 
 
+def watch_runner_inputs() -> dict:
+    """Under the DirectRunner (Beam's FnApiRunner), every stage's whole input is held by
+    the runner (the launcher) and cut into one bundle per worker. Records, from the
+    encoded bundles the runner hands out: the bytes of all grouped (shuffled) inputs, and
+    the largest bundle one worker got, with its stage. A diagnostic of this bench that
+    reads Beam internals (2.77), not part of wit."""
+    from apache_beam.runners.portability.fn_api_runner import execution, fn_runner
+
+    seen = {"shuffled": 0, "largest_bundle": 0, "largest_stage": ""}
+    original = fn_runner.ParallelBundleManager.process_bundle
+
+    def process_bundle(self, inputs, *args, **kwargs):
+        per_worker = [0] * self._num_workers
+        for buffer in inputs.values():
+            parts = buffer.partition(self._num_workers)  # cached by the buffer: no extra work
+            sizes = [sum(len(chunk) for chunk in part) for part in parts]
+            if isinstance(buffer, execution.GroupingBuffer):
+                seen["shuffled"] += sum(sizes)
+            per_worker = [a + b for a, b in zip(per_worker, sizes)]
+        if max(per_worker) > seen["largest_bundle"]:
+            seen.update(largest_bundle=max(per_worker),
+                        largest_stage=self.bundle_context_manager.stage.name.split("/Read)")[0].strip("("))
+        return original(self, inputs, *args, **kwargs)
+
+    fn_runner.ParallelBundleManager.process_bundle = process_bundle
+    return seen
+
+
 def run_child(directory: str, workers: int, embeddings: bool) -> None:
     """The launcher: runs the detection pipeline, polls its workers' memory and CPU time,
     prints JSON."""
@@ -172,6 +201,7 @@ def run_child(directory: str, workers: int, embeddings: bool) -> None:
                     pass
             done.wait(0.2)
 
+    runner_inputs = watch_runner_inputs()
     watcher = threading.Thread(target=poll, daemon=True)
     watcher.start()
     started = time.perf_counter()
@@ -182,7 +212,7 @@ def run_child(directory: str, workers: int, embeddings: bool) -> None:
     own = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"wall": wall, "launcher_rss": own.ru_maxrss * 1024,
                       "worker_rss": max(peak_worker.values(), default=0),
-                      "cpu": own.ru_utime + own.ru_stime + sum(cpu_worker.values())}))
+                      "cpu": own.ru_utime + own.ru_stime + sum(cpu_worker.values()), **runner_inputs}))
 
 
 def removed(directory: str) -> dict:
@@ -268,6 +298,9 @@ def main():
                   f"largest worker {result['worker_rss'] / 2**20:.0f} MiB; removed {len(got):,}: "
                   f"{len(expected) - len(missed):,} of {len(expected):,} planted with the right reason and survivor, "
                   f"{len(extra)} not planted", flush=True)
+            print(f"  through the runner: {result['shuffled'] / 2**20:,.0f} MiB of grouped (shuffled) input in all; "
+                  f"largest bundle to one worker {result['largest_bundle'] / 2**20:,.0f} MiB "
+                  f"({result['largest_stage']})", flush=True)
             for key in list(missed)[:5] + list(extra)[:5]:
                 print(f"    {key}: expected {expected.get(key)}, got {got.get(key)}")
         if len(args.sizes) >= 2:

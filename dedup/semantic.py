@@ -105,9 +105,11 @@ def assign(embeddings: np.ndarray, centroids: np.ndarray | None) -> list[tuple[i
     return [tuple(int(c) for c in np.flatnonzero(row)) for row in near]
 
 
-def _near_pairs(vectors, threshold: float, device: str, found) -> None:
-    """Every (i, j), i < j, with cosine >= threshold, a chunk of rows at a time: a bf16
-    product picks the rows with a candidate, a float32 product of those rows decides."""
+def _near_pairs(vectors: np.ndarray, threshold: float, device: str, found) -> None:
+    """Every (i, j), i < j, with cosine >= threshold among the float32 rows `vectors`, a
+    chunk of rows at a time: a bf16 product picks the rows with a candidate, a float32
+    product of those rows decides. Held at once: the rows in float32 and bf16 (6 bytes per
+    value) and one chunk's products (`_ROWS_PER_CHUNK` x rows)."""
     import torch
 
     exact = torch.from_numpy(vectors).to(device)
@@ -116,10 +118,12 @@ def _near_pairs(vectors, threshold: float, device: str, found) -> None:
         approx = low[start:start + _ROWS_PER_CHUNK] @ low[start:].T
         approx.fill_diagonal_(-2.0)  # a row against itself (columns start at the chunk's first row)
         rows = torch.nonzero((approx >= threshold - _BF16_MARGIN).any(dim=1), as_tuple=True)[0]
+        del approx  # before the float32 product: one chunk's matrix at a time
         if len(rows) == 0:
             continue
         sims = exact[rows + start] @ exact[start:].T
         hit_rows, cols = torch.nonzero(sims >= threshold, as_tuple=True)
+        del sims
         hit_rows = rows[hit_rows]
         keep = cols > hit_rows
         found(hit_rows[keep].cpu().numpy() + start, cols[keep].cpu().numpy() + start)
@@ -140,7 +144,10 @@ def cluster_pairs(cluster: int, members: list[tuple[tuple, tuple[int, ...], byte
 
     `members`: (node, its clusters, float16 embedding bytes). Identical embeddings are
     one member first (thousands of copies of one image make no pairs to list). A pair
-    counts only in the first cluster both members belong to.
+    counts only in the first cluster both members belong to. Besides `members`, the
+    search holds each distinct embedding once in float32 and once in bf16 (`_near_pairs`),
+    built from the bytes without a numpy array per member (which doubled the memory of a
+    cluster of 100,000: bench/dedup_scale.py).
     """
     from dedup.clusters import LocalComponents, star_pairs
 
@@ -151,21 +158,26 @@ def cluster_pairs(cluster: int, members: list[tuple[tuple, tuple[int, ...], byte
     representatives = []
     for vector, copies in by_vector.items():
         copies.sort()
-        as_float = np.frombuffer(vector, dtype=np.float16).astype(np.float32)
-        if len(copies) > 1 and float(as_float @ as_float) >= threshold:
-            pairs += star_pairs(node for node, _ in copies)
-        representatives.append((copies[0][0], copies[0][1], as_float))
+        if len(copies) > 1:
+            as_float = np.frombuffer(vector, dtype=np.float16).astype(np.float32)
+            if float(as_float @ as_float) >= threshold:
+                pairs += star_pairs(node for node, _ in copies)
+        representatives.append((copies[0][0], copies[0][1], vector))
+    del by_vector
     representatives.sort(key=lambda r: r[0])
     if len(representatives) < 2:
         return pairs
-    vectors = np.ascontiguousarray(np.stack([r[2] for r in representatives]))
+    vectors = np.frombuffer(b"".join(r[2] for r in representatives), dtype=np.float16).reshape(
+        len(representatives), -1).astype(np.float32)
     widest = max(len(r[1]) for r in representatives)
     memberships = np.array([r[1] + (-1,) * (widest - len(r[1])) for r in representatives], dtype=np.int64)
-    components = LocalComponents(len(representatives))
+    nodes = [r[0] for r in representatives]
+    del representatives
+    components = LocalComponents(len(nodes))
 
     def found(rows, cols):
         keep = _first_shared(memberships, rows, cols) == cluster
         components.add(rows[keep], cols[keep])
 
     _near_pairs(vectors, threshold, device, found)
-    return pairs + [(representatives[a][0], representatives[b][0]) for a, b in components.star_pairs()]
+    return pairs + [(nodes[a], nodes[b]) for a, b in components.star_pairs()]

@@ -61,6 +61,24 @@ def test_retry_after_is_honored_by_every_request_to_the_host(header, low, high):
     assert low <= later["/a"] <= high and low <= later["/b"] <= high, later
 
 
+def test_without_retry_after_the_backoff_doubles_per_throttle_in_a_row():
+    """429 twice without Retry-After, then the image: the host waits 1 s, then 2 s."""
+    arrivals: list = []
+
+    def route(handler):
+        arrivals.append(time.monotonic())
+        if len(arrivals) <= 2:
+            send(handler, b"slow down", 429, "text/plain")
+        else:
+            send(handler, b"image")
+
+    with serve(fallback=route) as server:
+        result = Fetcher(FetchPolicy(**{**LOCAL, "retries": 2, "backoff": 0.0})).fetch(server.url("/a"))
+    assert result.ok
+    first, second = arrivals[1] - arrivals[0], arrivals[2] - arrivals[1]
+    assert 0.95 <= first <= 1.8 and 1.95 <= second <= 3.0, (first, second)
+
+
 def test_a_throttle_past_the_retries_is_the_rows_status():
     with serve(fallback=lambda h: send(h, b"busy", 503, "text/plain", {"Retry-After": "0"})) as server:
         result = Fetcher(FetchPolicy(**{**LOCAL, "retries": 2})).fetch(server.url("/a"))

@@ -5,6 +5,7 @@ import io
 import json
 
 import pyarrow.parquet as pq
+import pytest
 from PIL import Image
 
 from shards.reader import iter_members
@@ -62,6 +63,27 @@ def test_a_failing_host_trips_the_breaker_and_its_rows_say_so(tmp_path):
                                         f"this shard are not tried (--host-failure-limit 3)")
     stats = json.loads((tmp_path / "out" / "00000_stats.json").read_text())
     assert stats["failed_hosts"] == {host: 10}
+
+
+@pytest.mark.parametrize("answer,status", [
+    ((b"<html><form>Are you a robot?</form></html>", 200, "text/html"), "not_an_image"),  # a captcha page
+    ((b"too many requests", 429, "text/plain", {"Retry-After": "0"}), "http_429"),
+])
+def test_a_captcha_or_throttling_host_trips_the_breaker(tmp_path, answer, status):
+    image = jpeg()
+    with serve(fallback=lambda h: send(h, *answer)) as blocking, \
+            serve(fallback=lambda h: send(h, image) if h.path != "/robots.txt" else send(h, b"", 404)) as healthy:
+        urls = [blocking.url(f"/{i}.jpg") for i in range(6)] + [healthy.url(f"/{i}.jpg") for i in range(2)]
+        policy = FetchPolicy(**{**LOCAL.__dict__, "retries": 0, "respect_robots": False})
+        download([write_list(tmp_path / "urls.csv", urls)], tmp_path / "out", policy, ImageOptions(image_size=16),
+                 threads=1, host_failure_limit=2)
+        blocking_hits = sum(blocking.hits.values())
+    rows = pq.read_table(tmp_path / "out" / "00000.parquet").to_pylist()
+    assert [row["status"] for row in rows] == [status] * 2 + ["host_backoff"] * 4 + ["success"] * 2
+    assert blocking_hits == 2
+    last = "html_instead_of_image" if status == "not_an_image" else status
+    assert rows[2]["error_message"].endswith(f"failed 2 times in a row (last: {last}); its remaining rows in "
+                                             f"this shard are not tried (--host-failure-limit 2)")
 
 
 def test_summary_warns_when_most_rows_fail_and_names_reasons_and_hosts(tmp_path, capsys):

@@ -6,7 +6,7 @@
   lines, stray CRs).
 - URLs: urls.resolve_url's shortcut against urljoin + check_url + urldefrag; the largest
   srcset candidate without parsing every candidate.
-- WAT JSON: orjson with the standard library where orjson refuses.
+- WAT JSON: orjson with the standard library where orjson refuses; a page's images as rows.
 """
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ import pytest
 from tests.harvest.fixtures import member_offsets, wat_record, warc_bytes
 from tests.harvest.test_hostile_archives import _hand_written, _record, _warcio_written, pages
 from wit_pipeline.harvest.sources import Counted, Skip, archives
-from wit_pipeline.harvest.sources.archives import read_archive, wat_images
+from wit_pipeline.harvest.batches import ImageBatchBuilder
+from wit_pipeline.harvest.sources.archives import PageRows, read_archive, wat_images, wat_items
 from wit_pipeline.harvest.sources.fast_records import FastPath
-from wit_pipeline.harvest.sources.html import DEFAULT_TEXT_SOURCES
+from wit_pipeline.harvest.sources.html import DEFAULT_TEXT_SOURCES, ImageRef, clean_text, join_more_texts
 from wit_pipeline.harvest.sources.urls import _resolve_plainly, _resolve_slowly, resolve_url
 
 
@@ -186,6 +187,56 @@ def test_wat_json_is_read_as_the_standard_library_reads_it():
     found = list(wat_images(json.dumps(_envelope(odd_links)).encode(), "w"))
     assert found[1] == Skip("no_image_url", "w http://p.test/")
     assert found[2].url == "http://p.test/b.jpg" and found[2].text == ""
+
+
+
+def _wat_refs_one_by_one(links: list, page_url: str, sources: tuple[str, ...]) -> list:
+    """The former WAT reader's items for these links: an ImageRef per image, built link by link."""
+    found_items = []
+    for link in links:
+        if not isinstance(link, dict) or link.get("path") != "IMG@/src":
+            continue
+        url, reason = resolve_url(link.get("url") if isinstance(link.get("url"), str) else None, page_url)
+        if url is None:
+            found_items.append(Skip(reason, f"w {page_url}"))
+            continue
+        found = []
+        for source in (source for source in sources if source in ("alt", "title")):
+            value = link.get(source)
+            text = clean_text(value if isinstance(value, str) else None)
+            if text and all(text != earlier for _, earlier in found):
+                found.append((source, text))
+        found_items.append(ImageRef(url=url, text=found[0][1] if found else "", page_url=page_url, source="wat",
+                                    text_source=found[0][0] if found else None,
+                                    more_texts=join_more_texts(found[1:])))
+    return found_items
+
+
+def test_wat_page_rows_are_the_image_refs_of_the_page():
+    rng = random.Random(3)
+    texts = [None, "", "  ", "A cat", "a  cat ", "A cat", "Tom &amp; Jerry", "x\ty", 7, ["A cat"]]
+    urls = ["a.jpg", "/b.png", "//cdn.p.test/c.jpg", "http://q.test/d.gif", "data:image/gif;base64,R0", "", 3]
+    for trial in range(300):
+        links = [{"path": rng.choice(["IMG@/src", "IMG@/src", "A@/href"]), "url": rng.choice(urls),
+                  **{key: rng.choice(texts) for key in ("alt", "title") if rng.random() < 0.8}}
+                 for _ in range(rng.randrange(6))] + ["not a link"] * (trial % 2)
+        sources = rng.choice([DEFAULT_TEXT_SOURCES, ("title", "alt"), ("alt",), ("title", "figcaption")])
+        payload = json.dumps(_envelope(links)).encode()
+        items = list(wat_items(payload, "w", sources))
+        assert items[0] == Counted("wat_pages")
+        rows = [row for item in items if isinstance(item, PageRows) for row in item.rows]
+        assert isinstance(items[-1], PageRows) or not rows     # the page's rows come after its skips
+        former = _wat_refs_one_by_one(links, "http://p.test/", sources)
+        assert [ImageRef(*row) for row in rows] == [item for item in former if isinstance(item, ImageRef)]
+        assert items[1:len(items) - bool(rows)] == [item for item in former if isinstance(item, Skip)]
+        assert list(wat_images(payload, "w", sources)) == items[:len(items) - bool(rows)] + [ImageRef(*row) for row in rows]
+        # a builder fed the page's rows at once makes the batches it makes from the ImageRefs
+        by_page, by_ref = ImageBatchBuilder(max_rows=2), ImageBatchBuilder(max_rows=2)
+        for _ in range(2):
+            batches = [by_page.add_page(rows)] if rows else []
+            batches_of_refs = [by_ref.add(ImageRef(*row)) for row in rows]
+            assert [b for b in batches if b] == [b for b in batches_of_refs if b]
+        assert by_page.flush() == by_ref.flush()
 
 
 # ------------------------------------------------------------------------ srcset

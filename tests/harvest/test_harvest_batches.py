@@ -206,3 +206,31 @@ def test_balance_over_partitions_equals_the_reference(mode):
     assert kept == set(kept_uids)
     assert set(kept_for) <= set(limits)   # a query under the cap keeps all it matched
     assert {q: (n, kept_for.get(q, 0) if q in limits else n) for q, n in matched_counts.items()} == counts
+
+
+def test_selection_of_repeated_images_counts_and_examples_every_row():
+    """A batch's rows with the same texts are decided once: the counts and the rule examples
+    (the 5 smallest "text | page" per rule, two of them from one text when it is on the
+    smallest pages) are those of deciding every row on its own."""
+    rng = random.Random(5)
+    texts = ["logo", "IMG_1.jpg", "Share on Facebook", "A black cat", "A lovely view", "", "5 out of 5 stars"]
+    images = [ImageRef(url=f"http://img.test/{rng.randrange(9)}.jpg", text=rng.choice(texts),
+                       page_url=f"http://p{rng.randrange(40)}.test/", source="warc", text_source="alt",
+                       width=rng.choice([None, 8])) for _ in range(400)]
+    text_filter, matcher = TextFilter(), QueryMatcher(QUERIES)
+    selector = CandidateSelector(text_filter, matcher)
+    selection = selector.select(batch_of(images))
+    choices = [text_filter.choose(image, matcher.match_batch) for image in images]
+    expected_counts, details = {}, {}
+    for image, choice in zip(images, choices):
+        name = {None: "pairs.matched", "no_query_match": "pairs.no_query_match"}.get(choice.reason,
+                                                                                      f"filtered.{choice.reason}")
+        expected_counts[name] = expected_counts.get(name, 0) + 1
+        if choice.reason not in (None, "no_query_match"):
+            details.setdefault(name, set()).add(f"{choice.text[:120]} | {image.page_url}")
+    assert {name: n for name, n in selection.counts.items() if name.startswith(("pairs.m", "pairs.n", "filtered."))
+            } == expected_counts
+    assert selector.drain_examples() == [(name, detail) for name in sorted(details)
+                                         for detail in sorted(details[name])[:5]]
+    assert selection.candidates.column("url").to_pylist() == [
+        image.url for image, choice in zip(images, choices) if choice.reason is None]

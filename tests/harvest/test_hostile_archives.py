@@ -433,7 +433,7 @@ def test_unreadable_file_and_reader_failure_are_counted(tmp_path, monkeypatch):
     assert skips_of(read.process((str(tmp_path), 0, None))) == [
         ("unreadable_archive", f"{tmp_path}: IsADirectoryError: [Errno 21] Is a directory: '{tmp_path}'")]
 
-    def failing_reader(stream, name, max_record_bytes, text_sources, split):
+    def failing_reader(stream, name, max_record_bytes, text_sources, split, page_rows=False):
         yield ImageRef(url="http://a.test/x.jpg", text="a cat", page_url=None, source="warc")
         raise RuntimeError("unforeseen")
 

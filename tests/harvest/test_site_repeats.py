@@ -23,30 +23,35 @@ def _rows(pages: int):
     return rows
 
 
-def _counted(rows, batches: int) -> dict:
-    """Count in `batches` DoFn bundles (pages whole per batch), then combine as Beam would."""
+def _counted(rows, batches: int, buckets: int = 4) -> dict:
+    """Count in `batches` DoFn bundles (pages whole per batch), then combine per bucket as Beam would."""
     combined: dict = {}
     per_batch = -(-len(rows) // batches)
     for start in range(0, len(rows), per_batch):
-        counts = SiteCounts()
+        counts = SiteCounts(buckets)
         chunk = rows[start:start + per_batch]
         counts.add_pages([page for page, _, _ in chunk] + [None])        # a URL-list row has no site
         counts.add_candidates([page for page, _, _ in chunk], [pair_uid(url, text) for _, url, text in chunk],
                               [text for _, _, text in chunk])
-        for key, value in counts.drain():
-            combined.setdefault(key, []).append(value)
+        for bucket, found in counts.drain():
+            assert all(repeats.bucket_of(site, uid, buckets) == bucket for site, uid in found)
+            combined[bucket] = repeats.merge_counts(combined.get(bucket, {}), found)
         assert counts.drain() == []
-    return {key: repeats.merge_pages(values) for key, values in combined.items()}
+    return combined
 
 
 @pytest.mark.parametrize("batches", [1, 3])
 def test_the_same_picture_on_most_pages_is_cut_not_a_caption_reused_for_other_pictures(batches):
     rows = _rows(6)
-    counted = _counted(rows, batches)
+    combined = _counted(rows, batches)
+    counted = {key: value for found in combined.values() for key, value in found.items()}
+    assert len(counted) == sum(map(len, combined.values())) == 1 + 1 + 6 + 6   # every key in one bucket
     banner = pair_uid("https://cdn.shop.test/banner.jpg", BANNER)
     assert counted[("shop.test", None)] == (6, "") and counted[("shop.test", banner)] == (6, BANNER)
+    assert counted[("shop.test", pair_uid("https://cdn.shop.test/tile-0.jpg", "Blue square tile"))] == (
+        1, "Blue square tile")
     config = SiteRepeatConfig()
-    grouped = [repeats.by_site(*item) for item in counted.items() if repeats.may_repeat(item, config)]
+    grouped = [item for bucket in combined.items() for item in repeats.may_repeat(bucket, config)]
     assert sorted(uid or "" for _, (uid, _) in grouped) == ["", banner]   # only the site count and the banner
     site = ("shop.test", [value for _, value in grouped])
     partition_of = lambda uids: candidates.partition_of(uids, 4)  # noqa: E731

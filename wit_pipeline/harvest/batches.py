@@ -63,6 +63,18 @@ class ImageBatchBuilder:
         self._page = ref.page_url
         return full
 
+    def add_page(self, rows: list[tuple]) -> pa.RecordBatch | None:
+        """`add` for the images of one page (one page_url, not None) given as rows of ImageRef's
+        fields (archives.PageRows)."""
+        full = None
+        page_url = rows[0][2]
+        if len(self._columns[0]) >= self.max_rows and page_url != self._page:
+            full = self.flush()
+        for column, values in zip(self._columns, zip(*rows)):
+            column.extend(values)
+        self._page = rows[-1][2]
+        return full
+
     def flush(self) -> pa.RecordBatch | None:
         """The collected references as one batch (None when there are none); the builder is emptied."""
         if not self._columns[0]:

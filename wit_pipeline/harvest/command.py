@@ -205,7 +205,8 @@ class HarvestConfig:
 def run(config: HarvestConfig, beam_argv: list[str]) -> dict:
     """Run the pipeline into config.out; the counters it left, by name."""
     from wit_pipeline.core.options import make_pipeline, pipeline_options, stop_if_dry_run
-    from wit_pipeline.harvest.pipeline import Harvest, WriteCandidates, WriteQueryCounts, WriteSkipExamples
+    from wit_pipeline.harvest.pipeline import Harvest
+    from wit_pipeline.harvest.write.pipeline import WriteCandidates, WriteQueryCounts, WriteSkipExamples
 
     pipeline = make_pipeline(pipeline_options(beam_argv))
     harvested = pipeline | "Harvest" >> Harvest(

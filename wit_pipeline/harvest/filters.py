@@ -272,7 +272,8 @@ class TextFilter:
             if not image.texts:
                 candidates.append(None)
                 continue
-            broken = image_reason(image.width, image.height, image.region)
+            broken = (None if image.width is None and image.height is None and image.region is None  # every WAT image
+                      else image_reason(image.width, image.height, image.region))
             listed = [(source, text, text_reason(text) or broken) for source, text in image.texts]
             to_match += [text for _, text, reason in listed if reason is None]
             candidates.append(listed)

@@ -6,9 +6,7 @@
     FindSiteRepeats      site-level counts -> (partition, (site, text)) to cut (repeats/)
     DropDuplicates       (partition, candidates) -> (partition, one row per uid), cut applied
     Balance              -> (partition, rows kept under the per-query cap) + query counts
-    WriteCandidates      -> OUT/candidates-NNNNN-of-NNNNN.parquet
-    WriteQueryCounts     -> OUT/query_counts.parquet
-    WriteSkipExamples    -> OUT/skipped_examples.json
+    WriteCandidates, WriteQueryCounts, WriteSkipExamples (write/pipeline.py) -> OUT/
 
 Elements are Arrow batches, not images: a page has tens of images and the runner's cost
 is per element. Only candidates reach a shuffle. Archives and url lists are read and
@@ -35,10 +33,9 @@ from wit_pipeline.harvest.filters import TextFilter, TextFilterConfig
 from wit_pipeline.harvest.matcher import SharedMatchers
 from wit_pipeline.harvest.repeats import SiteRepeatConfig
 from wit_pipeline.harvest.repeats.pipeline import FindSiteRepeats
-from wit_pipeline.harvest.schema import QUERY_COUNT_SCHEMA, candidate_file_count, candidate_file_name
 from wit_pipeline.harvest.select import CandidateSelector
 from wit_pipeline.harvest.sources import HarvestSources
-from wit_pipeline.harvest.sources.archives import Counted, Skip, read_archive
+from wit_pipeline.harvest.sources.archives import Counted, PageRows, Skip, read_archive
 from wit_pipeline.harvest.sources.crawl import CrawlConfig, Crawler, read_seeds
 from wit_pipeline.harvest.sources.html import DEFAULT_TEXT_SOURCES, ImageRef
 from wit_pipeline.harvest.sources.lists import url_list_images
@@ -64,8 +61,8 @@ class _ReadFn(beam.DoFn):
     def process(self, path):
         tally, builder = Tally(SKIP_EXAMPLES), ImageBatchBuilder()
         for item in self.items(path):
-            if isinstance(item, ImageRef):
-                full = builder.add(item)
+            if isinstance(item, (ImageRef, PageRows)):
+                full = builder.add(item) if isinstance(item, ImageRef) else builder.add_page(item.rows)
                 if full is not None:
                     yield self._found(full)
             elif isinstance(item, Skip):
@@ -105,8 +102,8 @@ class _ReadArchiveFn(_ReadFn):
             with files.open_read(path) as stream:
                 whole = start == 0 and end is None
                 for item in read_archive(stream, path, self.max_record_bytes, self.text_sources,
-                                         None if whole else (start, end)):
-                    images += isinstance(item, ImageRef)
+                                         None if whole else (start, end), page_rows=True):
+                    images += len(item.rows) if isinstance(item, PageRows) else isinstance(item, ImageRef)
                     yield item
         except OSError as exc:  # unreadable storage: what was read so far is kept
             yield Skip("unreadable_archive", f"{path}: {type(exc).__name__}: {str(exc)[:160]}")
@@ -184,8 +181,12 @@ class ReadSources(beam.PTransform):
                 SKIPS: [o[SKIPS] for o in outputs] | "AllSkips" >> beam.Flatten()}
 
 
+# finish_bundle hands on WindowedValues: their timestamp and window are built once, not per element.
+_END_OF_GLOBAL_WINDOW, _GLOBAL_WINDOWS = GlobalWindow().max_timestamp(), (GlobalWindow(),)
+
+
 def _windowed(value):
-    return WindowedValue(value, GlobalWindow().max_timestamp(), [GlobalWindow()])
+    return WindowedValue(value, _END_OF_GLOBAL_WINDOW, _GLOBAL_WINDOWS)
 
 
 class _SelectFn(beam.DoFn):
@@ -199,9 +200,17 @@ class _SelectFn(beam.DoFn):
         self.site_repeats = site_repeats
 
     def setup(self):
-        matcher = SharedMatchers.for_file(self.queries_path)
+        # Building it allocates millions of long-lived objects: collections on the way would
+        # only walk them again and again (~0.6 s of a worker's start with 500k queries).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            matcher = SharedMatchers.for_file(self.queries_path)
+        finally:
+            if collecting:
+                gc.enable()
         self.selector = CandidateSelector(TextFilter(self.filter_config, matcher.vocabulary), matcher, SKIP_EXAMPLES,
-                                          self.site_repeats.enabled)
+                                          self.site_repeats.enabled, self.partitions)
         # The matcher's millions of objects live as long as the worker: out of the garbage
         # collector's sight, its collections no longer walk them (~15% of the reading time).
         gc.freeze()
@@ -371,79 +380,3 @@ class Harvest(beam.PTransform):
                          | "AllExamples" >> beam.Flatten()
                          | "SkipExamples" >> beam.combiners.Top.SmallestPerKey(SKIP_EXAMPLES))
         return {"candidates": balanced["kept"], "query_counts": balanced["query_counts"], "skips": skip_examples}
-
-
-# ---------------------------------------------------------------------- writing
-
-class _WriteFileFn(beam.DoFn):
-    def __init__(self, out: str) -> None:
-        self.out = out
-
-    def process(self, item, num_files):
-        index, tables = item
-        files.write_parquet(files.join(self.out, candidate_file_name(index, num_files)),
-                            candidates.candidate_file_table(list(tables)))
-        _count("output.candidate_shards")
-        yield index
-
-
-class WriteCandidates(beam.PTransform):
-    """(partition, rows) -> ceil(rows / shard_size) files, rows hashed to them by uid, each sorted by uid.
-
-    File contents and names depend only on the rows, never on workers, bundles or partitions.
-    """
-
-    def __init__(self, out: str, shard_size: int) -> None:
-        super().__init__()
-        self.out, self.shard_size = out, shard_size
-
-    def expand(self, kept):
-        total = (kept
-                 | "RowCounts" >> beam.MapTuple(lambda _, table: table.num_rows)
-                 | "Total" >> beam.CombineGlobally(sum))
-        num_files = beam.pvalue.AsSingleton(total | "NumFiles" >> beam.Map(candidate_file_count, self.shard_size))
-        return (kept
-                | "SplitIntoFiles" >> beam.FlatMap(lambda item, n: candidates.split_into_files(item[1], n), num_files)
-                | "GroupFiles" >> beam.GroupByKey()
-                | "WriteFiles" >> beam.ParDo(_WriteFileFn(self.out), num_files))
-
-
-class _WriteQueryCountsFn(beam.DoFn):
-    def __init__(self, queries_path: str, out_path: str) -> None:
-        self.queries_path, self.out_path = queries_path, out_path
-
-    def process(self, shards):
-        counts = {query: found for _, shard in shards for query, found in shard.items()}
-        queries = SharedMatchers.queries_of(self.queries_path)  # normalized, in the list's order
-        found = [counts.get(query, (0, 0)) for query in queries]
-        files.write_parquet(self.out_path, pa.table(
-            {"query": queries, "matched": [c[0] for c in found], "kept": [c[1] for c in found]},
-            schema=QUERY_COUNT_SCHEMA))
-        yield self.out_path
-
-
-class WriteQueryCounts(beam.PTransform):
-    """(query shard, {query: (matched, kept)}) of the queries that matched ->
-    OUT/query_counts.parquet with a row for EVERY query of the list, in its order (zeros
-    for the others)."""
-
-    def __init__(self, queries_path: str, out_path: str) -> None:
-        super().__init__()
-        self.write = _WriteQueryCountsFn(queries_path, out_path)
-
-    def expand(self, counts):
-        return counts | "AllCounts" >> beam.combiners.ToList() | "Write" >> beam.ParDo(self.write)
-
-
-class WriteSkipExamples(beam.PTransform):
-    """(reason, [details]) -> one JSON file {reason: [details]}."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self.path = path
-
-    def expand(self, examples):
-        path = self.path
-        return (examples
-                | "AllSkipExamples" >> beam.combiners.ToDict()
-                | "Write" >> beam.Map(lambda found: files.write_json(path, found)))

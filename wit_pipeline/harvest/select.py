@@ -19,6 +19,7 @@ the site-level rule (repeats/).
 """
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -26,7 +27,7 @@ import pyarrow as pa
 
 from wit_pipeline.harvest.filters import NO_QUERY_MATCH, WRONG_LANGUAGE, ImageTexts, TextFilter
 from wit_pipeline.harvest.matcher import QueryMatcher
-from wit_pipeline.harvest.repeats import SiteCounts
+from wit_pipeline.harvest.repeats import SiteCounts, count_buckets
 from wit_pipeline.harvest.schema import pair_uid
 from wit_pipeline.harvest.sources.html import split_more_texts
 
@@ -39,30 +40,36 @@ class Selection:
     counts: dict[str, int] = field(default_factory=dict)  # counter name -> n > 0
 
 
-def _image_texts(batch: pa.RecordBatch, texts: list[str], sources: list[str | None]) -> list[ImageTexts]:
-    column = batch.column
+_RULE_COLUMNS = ("text", "text_source", "more_texts", "width", "height", "region", "page_language")
+
+
+def _distinct_images(batch: pa.RecordBatch) -> tuple[list[ImageTexts], list[int]]:
+    """The batch's distinct images as the rules see them, and each row's index among them:
+    alt-texts repeat across a site's pages (a WAT batch has ~4 rows per distinct one), and
+    the rules, the matcher and the language check give one answer per distinct image."""
+    index: dict[tuple, int] = {}
+    rows = [index.setdefault(key, len(index))
+            for key in zip(*(batch.column(name).to_pylist() for name in _RULE_COLUMNS))]
     images = []
-    for text, source, more, width, height, region, language in zip(
-            texts, sources, column("more_texts").to_pylist(), column("width").to_pylist(),
-            column("height").to_pylist(), column("region").to_pylist(), column("page_language").to_pylist()):
+    for text, source, more, width, height, region, language in index:
         found = ((source, text),) if text else ()
         if more:
             found += split_more_texts(more)
         images.append(ImageTexts(found, width, height, region, language))
-    return images
+    return images, rows
 
 
 class CandidateSelector:
     """`select` one batch. Kept over the batches until drained: a few examples of each rule's
     rejections, and the site-level rule's counts (repeats.SiteCounts; `count_sites` False
-    when the rule is off)."""
+    when the rule is off; `partitions`, the candidates' partition count, sizes their buckets)."""
 
     def __init__(self, text_filter: TextFilter, matcher: QueryMatcher, examples: int = 5,
-                 count_sites: bool = False) -> None:
+                 count_sites: bool = False, partitions: int = 1) -> None:
         self.text_filter, self.matcher, self.examples = text_filter, matcher, examples
         self.count_sites = count_sites
         self._examples: dict[str, list[str]] = {}
-        self.sites = SiteCounts()
+        self.sites = SiteCounts(count_buckets(partitions))
 
     def drain_examples(self) -> list[tuple[str, str]]:
         """("filtered.<reason>", "text | page") pairs: the `examples` smallest per reason."""
@@ -71,23 +78,30 @@ class CandidateSelector:
         return found
 
     def select(self, batch: pa.RecordBatch) -> Selection:
-        texts, sources = batch.column("text").to_pylist(), batch.column("text_source").to_pylist()
-        choices = self.text_filter.choose_batch(_image_texts(batch, texts, sources), self.matcher.match_batch)
+        images, image_of_row = _distinct_images(batch)
+        choices = self.text_filter.choose_batch(images, self.matcher.match_batch)
         page_urls, urls = batch.column("page_url").to_pylist(), batch.column("url").to_pylist()
-        rows, reasons, decisions, passed = [], Counter(), Counter(), 0
-        for row, choice in enumerate(choices):
-            if choice.decisions:
-                decisions.update(choice.decisions)
-            reason = choice.reason
+        rows, example_pages = [], {}     # kept rows; per rejected distinct image, its rows' pages
+        for row, image in enumerate(image_of_row):
+            reason = choices[image].reason
             if reason is None:
                 rows.append(row)
-                passed += 1
-                continue
-            reasons[reason] += 1
-            if reason == NO_QUERY_MATCH or reason == WRONG_LANGUAGE:
-                passed += 1
-            if reason != NO_QUERY_MATCH:
-                self._example(f"filtered.{reason}", choice.text[:120], page_urls[row] or urls[row])
+            elif reason != NO_QUERY_MATCH:
+                example_pages.setdefault(image, set()).add(page_urls[row] or urls[row])
+        reasons, decisions, passed = Counter(), Counter(), 0
+        for image, n in Counter(image_of_row).items():
+            choice = choices[image]
+            for decision in choice.decisions:
+                decisions[decision] += n
+            reason = choice.reason
+            if reason is None or reason == NO_QUERY_MATCH or reason == WRONG_LANGUAGE:
+                passed += n
+            if reason is not None:
+                reasons[reason] += n
+        for image, pages in example_pages.items():
+            choice = choices[image]
+            for page in heapq.nsmallest(self.examples, pages):   # only these can be among the smallest
+                self._example(f"filtered.{choice.reason}", choice.text[:120], page)
         counts = {("pairs.no_query_match" if reason == NO_QUERY_MATCH else f"filtered.{reason}"): n
                   for reason, n in reasons.items()}
         counts.update((f"language.{decision.by}_{'accepted' if decision.accepted else 'rejected'}", n)
@@ -99,7 +113,8 @@ class CandidateSelector:
             self.sites.add_pages(page_urls)
         if rows:
             counts["pairs.matched"] = len(rows)
-            kept = [choices[row] for row in rows]
+            kept = [choices[image_of_row[row]] for row in rows]
+            sources = batch.column("text_source").to_pylist()
             later_text = any(choice.text_source != sources[row] for row, choice in zip(rows, kept))
             selection.candidates = found = self._candidates(batch, rows, kept, later_text)
             if self.count_sites:

@@ -13,9 +13,13 @@ photo in two articles) stays.
 Counted where the data already is, never gathering a site's pages in one place:
 - per image batch (a page's images are always in one batch, see batches.py): the pages
   of each site (`SiteCounts.add_pages`) and, among the candidates, the pages each
-  (site, uid) is on (`SiteCounts.add_candidates`), summed over a DoFn's bundle;
-- combined per (site, uid) and per site (`merge_pages`), then grouped by site: the site's
-  page count and its pairs on at least `min_pages` pages only (`may_repeat`);
+  (site, uid) is on (`SiteCounts.add_candidates`), summed over a DoFn's bundle and
+  handed on as one dict per bucket of keys (`bucket_of`: a hash of the uid, of the site
+  for its page count), not as an element per pair: the runner's cost is per element;
+- combined per bucket (`merge_counts`: the pages of each (site, uid) and of each site
+  summed), then grouped by site: the site's page count and its pairs on at least
+  `min_pages` pages only (`may_repeat`). A bucket holds its share of all pairs, never a
+  site's: there are `count_buckets(partitions)` of them;
 - the pairs over the thresholds (`cut_keys`) are sent to the uid partition holding their
   rows, where the rows are grouped for dedup anyway (`cut_repeated`): the rule adds no
   shuffle of candidates, only of the counts.
@@ -23,6 +27,8 @@ The site is the page's host without `www.`; rows without a page (URL lists) are 
 """
 from __future__ import annotations
 
+import functools
+import zlib
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 from urllib.parse import urlsplit
@@ -31,8 +37,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 SITE_REPEATED = "site_repeated_text"
-# (site, uid) -> (pages, text); uid None: the site's own page count (text "").
-Counted = tuple[tuple[str, str | None], tuple[int, str]]
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class SiteRepeatConfig:
         return self.min_pages > 0
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def site_of(page_url: str | None) -> str | None:
     """The site a page belongs to: its host without `www.`; None without a page."""
     if not page_url:
@@ -63,10 +68,23 @@ def site_of(page_url: str | None) -> str | None:
     return (host[4:] if host.startswith("www.") else host) or None
 
 
+def count_buckets(partitions: int) -> int:
+    """How many buckets the site-level counts are combined in: enough that one holds a
+    small share of the pairs (like a candidate partition's, a sixteenth of it)."""
+    return 16 * max(1, partitions)
+
+
+def bucket_of(site: str, uid: str | None, buckets: int) -> int:
+    """The bucket of a (site, uid) count: by the uid's hash bits (others than the
+    partitions' and the files'), by the site's CRC for a site's page count."""
+    return (int(uid[10:15], 16) if uid is not None else zlib.crc32(site.encode())) % buckets
+
+
 class SiteCounts:
     """Pages per site and per (site, candidate pair), over the batches a DoFn saw."""
 
-    def __init__(self) -> None:
+    def __init__(self, buckets: int = 1) -> None:
+        self.buckets = buckets
         self.pages: dict[str, int] = {}
         self.pairs: dict[tuple[str, str], tuple[set[str], str]] = {}
 
@@ -78,36 +96,42 @@ class SiteCounts:
                 self.pages[site] = self.pages.get(site, 0) + 1
 
     def add_candidates(self, page_urls: list[str | None], uids: list[str], texts: list[str]) -> None:
+        pairs = self.pairs
         for page_url, uid, text in zip(page_urls, uids, texts):
             site = site_of(page_url)
             if site is not None:
-                self.pairs.setdefault((site, uid), (set(), text))[0].add(page_url)
+                found = pairs.get((site, uid))
+                if found is None:
+                    pairs[site, uid] = ({page_url}, text)
+                else:
+                    found[0].add(page_url)
 
-    def drain(self) -> list[Counted]:
-        """The counts so far, then they are emptied."""
-        found: list[Counted] = [((site, None), (pages, "")) for site, pages in self.pages.items()]
-        found += [(key, (len(pages), text)) for key, (pages, text) in self.pairs.items()]
+    def drain(self) -> list[tuple[int, dict[tuple[str, str | None], tuple[int, str]]]]:
+        """The counts so far as (bucket, {(site, uid or None): (pages, text)}), then they are emptied."""
+        by_bucket: dict[int, dict] = {}
+        for site, pages in self.pages.items():
+            by_bucket.setdefault(bucket_of(site, None, self.buckets), {})[site, None] = (pages, "")
+        for (site, uid), (pages, text) in self.pairs.items():
+            by_bucket.setdefault(bucket_of(site, uid, self.buckets), {})[site, uid] = (len(pages), text)
         self.pages, self.pairs = {}, {}
-        return found
+        return sorted(by_bucket.items())
 
 
-def merge_pages(values: Iterable[tuple[int, str]]) -> tuple[int, str]:
-    """(pages, text) of one (site, uid) -- or of a site --, summed over the bundles that saw it."""
-    pages, text = 0, ""
-    for found, found_text in values:
-        pages += found
-        text = text or found_text
-    return pages, text
+def merge_counts(merged: dict, found: dict) -> dict:
+    """A bucket's counts summed into `merged`: pages added, the pair's text kept."""
+    for key, (pages, text) in found.items():
+        known = merged.get(key)
+        merged[key] = (pages, text) if known is None else (known[0] + pages, known[1] or text)
+    return merged
 
 
-def may_repeat(item: Counted, config: SiteRepeatConfig) -> bool:
-    """Worth grouping with its site's page count: a site's count, or a pair on enough pages."""
-    (_, uid), (pages, _) = item
-    return uid is None or pages >= config.min_pages
-
-
-def by_site(key: tuple[str, str | None], counted: tuple[int, str]):
-    return key[0], (key[1], counted)
+def may_repeat(item: tuple[int, dict], config: SiteRepeatConfig) -> Iterator[tuple[str, tuple]]:
+    """(site, (uid or None, (pages, text))) of a bucket's counts worth grouping with their
+    site: a site's page count, or a pair on enough pages."""
+    _, counts = item
+    for (site, uid), counted in counts.items():
+        if uid is None or counted[0] >= config.min_pages:
+            yield site, (uid, counted)
 
 
 def _repeated(counted: Iterable, config: SiteRepeatConfig) -> Iterator[tuple[str, str, int, int]]:

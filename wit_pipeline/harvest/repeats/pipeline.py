@@ -8,13 +8,31 @@ import apache_beam as beam
 from wit_pipeline.harvest import candidates, repeats
 
 
-class FindSiteRepeats(beam.PTransform):
-    """((site, uid or None), (pages, text)) counts -> {"cut": (partition, uid), "examples":
-    ("filtered.site_repeated_text", detail)}: the pairs over the thresholds, sent to the uid
-    partition holding their rows (of `partitions`, as candidates.py partitions them).
+class _MergeCounts(beam.CombineFn):
+    """A bucket's {(site, uid or None): (pages, text)} dicts -> one (repeats.merge_counts)."""
 
-    One combine per (site, pair) and per site, then a group per site of its page count and
-    its pairs on at least `min_pages` pages only: a site's pages are never gathered.
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, merged, found):
+        return repeats.merge_counts(merged, found)
+
+    def merge_accumulators(self, accumulators):
+        return functools.reduce(repeats.merge_counts, accumulators, {})
+
+    def extract_output(self, merged):
+        return merged
+
+
+class FindSiteRepeats(beam.PTransform):
+    """(bucket, {(site, uid or None): (pages, text)}) counts -> {"cut": (partition, uid),
+    "examples": ("filtered.site_repeated_text", detail)}: the pairs over the thresholds,
+    sent to the uid partition holding their rows (of `partitions`, as candidates.py
+    partitions them).
+
+    One combine per bucket of pairs (repeats.count_buckets), then a group per site of its
+    page count and its pairs on at least `min_pages` pages only: a site's pages are never
+    gathered.
     """
 
     def __init__(self, config: repeats.SiteRepeatConfig, partitions: int) -> None:
@@ -24,9 +42,8 @@ class FindSiteRepeats(beam.PTransform):
 
     def expand(self, counts):
         sites = (counts
-                 | "PagesPerSitePair" >> beam.CombinePerKey(repeats.merge_pages)
-                 | "OnEnoughPages" >> beam.Filter(repeats.may_repeat, self.config)
-                 | "BySite" >> beam.MapTuple(repeats.by_site)
+                 | "PagesPerBucket" >> beam.CombinePerKey(_MergeCounts())
+                 | "OnEnoughPages" >> beam.FlatMap(repeats.may_repeat, self.config)
                  | "GroupSites" >> beam.GroupByKey())
         return {"cut": sites | "CutKeys" >> beam.FlatMap(repeats.cut_keys, self.config, self.partition_of),
                 "examples": sites | "Examples" >> beam.FlatMap(repeats.examples, self.config)}

@@ -33,7 +33,7 @@ it) and where reading resumed. ARC files are not read (`not_a_warc`).
 from __future__ import annotations
 
 import json
-from typing import BinaryIO, Iterator, Union
+from typing import BinaryIO, Iterator, NamedTuple, Union
 
 import orjson
 
@@ -66,7 +66,45 @@ def _field(mapping, key: str):
 def wat_images(payload: bytes, name: str, text_sources: tuple[str, ...] = DEFAULT_TEXT_SOURCES
                ) -> Iterator[ArchiveItem]:
     """Image links of one WAT metadata record: a WAT keeps the `alt` and `title` of each
-    `IMG@/src` (in `text_sources` order) and the page's `<html lang>` (`HTML@/lang`)."""
+    `IMG@/src` (in `text_sources` order) and the page's `<html lang>` (`HTML@/lang`). The
+    page's skips (links without a usable URL) come before its images."""
+    for item in wat_items(payload, name, text_sources):
+        if isinstance(item, PageRows):
+            yield from (ImageRef(*row) for row in item.rows)
+        else:
+            yield item
+
+
+# A link's (text, text_source, more_texts) per its raw (alt, title), per source order:
+# alt-texts repeat across a site's pages, and cleaning them is most of a link's cost.
+_LINK_TEXTS: dict[tuple, dict[tuple, tuple[str, str | None, str | None]]] = {}
+_REMEMBERED_LINK_TEXTS = 1 << 16
+
+
+def _link_texts(values: tuple, sources: tuple[str | None, str | None]) -> tuple[str, str | None, str | None]:
+    """(text, text_source, more_texts) of a link with these raw values of its text sources."""
+    text = text_source = more_texts = None
+    for source, value in zip(sources, values):
+        found = clean_text(value) if type(value) is str else ""
+        if not found:
+            continue
+        if text is None:
+            text, text_source = found, source
+        elif found != text:   # two sources at most (alt, title): the second is the only "more"
+            more_texts = join_more_texts([(source, found)])
+    return text or "", text_source, more_texts
+
+
+class PageRows(NamedTuple):
+    """The images of one page as rows of ImageRef's fields, in their order (batches.IMAGE_SCHEMA's
+    columns): what `wat_images` yields as ImageRefs, without building a frozen object per image."""
+
+    rows: list[tuple]
+
+
+def wat_items(payload: bytes, name: str, text_sources: tuple[str, ...] = DEFAULT_TEXT_SOURCES
+              ) -> Iterator[Skip | Counted | PageRows]:
+    """`wat_images`' items, the page's images as one `PageRows` after its skips."""
     try:
         envelope = _load_json(payload)["Envelope"]
     except (ValueError, KeyError, TypeError) as exc:
@@ -86,28 +124,30 @@ def wat_images(payload: bytes, name: str, text_sources: tuple[str, ...] = DEFAUL
     metas = _field(head, "Metas") or []
     page_language = next((primary_language(meta.get("content")) for meta in metas if isinstance(meta, dict)
                           and meta.get("name") == "HTML@/lang" and isinstance(meta.get("content"), str)), None)
-    sources = [source for source in text_sources if source in ("alt", "title")]
+    first, second = (*(source for source in text_sources if source in ("alt", "title")), None, None)[:2]
+    known = _LINK_TEXTS.setdefault((first, second), {})
     links = html_meta.get("Links")
+    rows = []
     for link in links if isinstance(links, list) else ():
-        if not isinstance(link, dict) or link.get("path") != "IMG@/src":
+        if type(link) is not dict or link.get("path") != "IMG@/src":
             continue
         raw = link.get("url")
-        url, reason = resolve_url(raw if isinstance(raw, str) else None, base)
+        url, reason = resolve_url(raw if type(raw) is str else None, base)
         if url is None:
             yield Skip(reason, f"{name} {page_url}")
             continue
-        found: list[tuple[str, str]] = []
-        for source in sources:
-            text = clean_text(_string(link.get(source)))
-            if text and all(text != earlier for _, earlier in found):
-                found.append((source, text))
-        yield ImageRef(url=url, text=found[0][1] if found else "", page_url=page_url, source="wat",
-                       text_source=found[0][0] if found else None, page_language=page_language,
-                       more_texts=join_more_texts(found[1:]))
-
-
-def _string(value) -> str | None:
-    return value if isinstance(value, str) else None
+        values = (link.get(first) if first else None, link.get(second) if second else None)
+        try:
+            texts = known[values]
+        except KeyError:
+            if len(known) >= _REMEMBERED_LINK_TEXTS:
+                known.clear()
+            texts = known[values] = _link_texts(values, (first, second))
+        except TypeError:    # a list or an object where a text belongs: not a text
+            texts = _link_texts(values, (first, second))
+        rows.append((url, texts[0], page_url, "wat", None, None, texts[1], None, page_language, texts[2]))
+    if rows:
+        yield PageRows(rows)
 
 
 def _too_large(record: Record, name: str, max_record_bytes: int, size: str) -> Skip:
@@ -115,8 +155,8 @@ def _too_large(record: Record, name: str, max_record_bytes: int, size: str) -> S
                                     f"{max_record_bytes})")
 
 
-def _record_items(record: Record, name: str, max_record_bytes: int, text_sources: tuple[str, ...]
-                  ) -> Iterator[ArchiveItem]:
+def _record_items(record: Record, name: str, max_record_bytes: int, text_sources: tuple[str, ...],
+                  page_rows: bool = False) -> Iterator[ArchiveItem]:
     """What one record gives. Nothing is yielded for a record that `finish` finds broken:
     the scanner reports those."""
     uri, content_type, http_status = record.uri, record.content_type, record.http_status
@@ -149,7 +189,7 @@ def _record_items(record: Record, name: str, max_record_bytes: int, text_sources
         yield _too_large(record, name, max_record_bytes, "decoded payload")
         return
     if is_wat:
-        yield from wat_images(body, f"{name} {uri}", text_sources)
+        yield from (wat_items if page_rows else wat_images)(body, f"{name} {uri}", text_sources)
         return
     resolved, reason = resolve_url(uri, None)
     if resolved is None:
@@ -165,8 +205,8 @@ def _record_items(record: Record, name: str, max_record_bytes: int, text_sources
 
 
 def read_archive(stream: BinaryIO, name: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-                 text_sources: tuple[str, ...] = DEFAULT_TEXT_SOURCES, split: tuple[int, int | None] | None = None
-                 ) -> Iterator[ArchiveItem]:
+                 text_sources: tuple[str, ...] = DEFAULT_TEXT_SOURCES, split: tuple[int, int | None] | None = None,
+                 page_rows: bool = False) -> Iterator[ArchiveItem | PageRows]:
     """Every image reference of one WARC or WAT file, plus what was skipped and why.
 
     A gzip file is read by FastWARC as far as its records can be vouched for
@@ -186,7 +226,7 @@ def read_archive(stream: BinaryIO, name: str, max_record_bytes: int = DEFAULT_MA
             return
     confirmed = 0
     if is_gzip(stream):
-        fast = FastPath(stream, lambda record: _record_items(record, name, max_record_bytes, text_sources),
+        fast = FastPath(stream, lambda record: _record_items(record, name, max_record_bytes, text_sources, page_rows),
                         start, end)
         yield from fast.items()
         start, confirmed = fast.resume_at, fast.confirmed
@@ -199,7 +239,7 @@ def read_archive(stream: BinaryIO, name: str, max_record_bytes: int = DEFAULT_MA
             if held:
                 yield from held
             held = None
-            yield from _record_items(item, name, max_record_bytes, text_sources)
+            yield from _record_items(item, name, max_record_bytes, text_sources, page_rows)
         elif held is not None and item.reason != "truncated_record":
             held.append(item)
         else:

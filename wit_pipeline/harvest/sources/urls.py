@@ -92,6 +92,8 @@ def resolve_url(raw: str | None, base: str | None) -> tuple[str | None, str | No
     """(absolute http(s) URL without fragment, None) or (None, skip reason)."""
     if raw is None:
         return None, "no_image_url"
+    if raw.startswith("data:"):   # _resolve_slowly's verdict, without matching a long base64 string
+        return None, "data_url"
     if _PLAIN.fullmatch(raw) and not raw.endswith("?"):
         base_parts = _base_parts(base) if base else None
         if base_parts is not None or not base:
@@ -111,15 +113,21 @@ def _resolve_plainly(raw: str, base_parts: tuple[str, str, str] | None):
         base_scheme, base_host, base_dir = base_parts
         if raw.startswith("//"):
             absolute = f"{base_scheme}:{raw}"
-        elif raw.startswith("/"):
-            if _has_dot_segment(raw.split("?", 1)[0]):
-                return None
-            absolute = f"{base_scheme}://{base_host}{raw}"
         else:
-            path = base_dir + raw.split("?", 1)[0]
-            if "//" in path or _has_dot_segment(path):
+            # Joined to the base's origin or directory (which starts with "/"): the host is the base's.
+            if raw.startswith("/"):
+                if _has_dot_segment(raw.split("?", 1)[0]):
+                    return None
+                absolute = f"{base_scheme}://{base_host}{raw}"
+            else:
+                path = base_dir + raw.split("?", 1)[0]
+                if "//" in path or _has_dot_segment(path):
+                    return None
+                absolute = f"{base_scheme}://{base_host}{base_dir}{raw}"
+            if len(absolute) > MAX_URL_CHARS:
                 return None
-            absolute = f"{base_scheme}://{base_host}{base_dir}{raw}"
+            problem = _host_problem(base_scheme, base_host)
+            return (None, problem) if problem else (absolute, None)
     parts = _split_absolute(absolute)
     if parts is None or len(absolute) > MAX_URL_CHARS:
         return None
