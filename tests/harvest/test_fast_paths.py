@@ -239,6 +239,20 @@ def test_wat_page_rows_are_the_image_refs_of_the_page():
         assert by_page.flush() == by_ref.flush()
 
 
+def test_warc_page_rows_are_the_image_refs_of_the_page():
+    records = pages(8)
+    records.insert(3, {"uri": "http://site.test/none", "body": "<p>no image here</p>"})
+    data = warc_bytes(records)
+    refs = list(read_archive(io.BytesIO(data), "m", 10**6))
+    items = list(read_archive(io.BytesIO(data), "m", 10**6, page_rows=True))
+    flat = []
+    for item in items:
+        flat.extend([ImageRef(*row) for row in item.rows] if isinstance(item, PageRows) else [item])
+    assert flat == refs
+    assert sum(isinstance(item, PageRows) for item in items) == 8 and all(item.rows for item in items
+                                                                            if isinstance(item, PageRows))
+
+
 # ------------------------------------------------------------------------ srcset
 
 def _srcset_char_by_char(srcset: str) -> list[tuple[str, str]]:

@@ -97,7 +97,8 @@ def _link_texts(values: tuple, sources: tuple[str | None, str | None]) -> tuple[
 
 class PageRows(NamedTuple):
     """The images of one page as rows of ImageRef's fields, in their order (batches.IMAGE_SCHEMA's
-    columns): what `wat_images` yields as ImageRefs, without building a frozen object per image."""
+    columns): what a WAT record or an HTML page yields as ImageRefs, without building a frozen
+    object per image."""
 
     rows: list[tuple]
 
@@ -201,7 +202,10 @@ def _record_items(record: Record, name: str, max_record_bytes: int, text_sources
         yield Counted("pages_decoded_with_errors")
     for reason, count in page.skipped.items():
         yield Skip(reason, f"{name} {uri}", count)
-    yield from page.images
+    if not page_rows:
+        yield from page.images
+    elif page.rows:
+        yield PageRows(page.rows)
 
 
 def read_archive(stream: BinaryIO, name: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
