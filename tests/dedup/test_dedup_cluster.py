@@ -51,7 +51,6 @@ def test_the_eval_cache_lives_under_out_whatever_home_is(world, tmp_path, monkey
     assert len(list((out / "eval-cache").glob("eval-*.npz"))) == 1 and os.listdir(home) == []
 
 
-@pytest.mark.slow
 def test_one_worker_and_two_give_the_same_removals_and_shards(world, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     assert dedup(world, one) == 0
