@@ -233,6 +233,8 @@ class TextFilter:
 
     def image_reason(self, width: int | None, height: int | None, region: str | None) -> str | None:
         """The first image rule broken: a tiny declared size, a place in the page chrome."""
+        if width is None and height is None and region is None:  # every WAT image: no rule applies
+            return None
         config = self.config
         if config.min_declared_size and any(
                 size is not None and size < config.min_declared_size for size in (width, height)):
@@ -272,8 +274,7 @@ class TextFilter:
             if not image.texts:
                 candidates.append(None)
                 continue
-            broken = (None if image.width is None and image.height is None and image.region is None  # every WAT image
-                      else image_reason(image.width, image.height, image.region))
+            broken = image_reason(image.width, image.height, image.region)
             listed = [(source, text, text_reason(text) or broken) for source, text in image.texts]
             to_match += [text for _, text, reason in listed if reason is None]
             candidates.append(listed)
