@@ -68,11 +68,7 @@ def wat_images(payload: bytes, name: str, text_sources: tuple[str, ...] = DEFAUL
     """Image links of one WAT metadata record: a WAT keeps the `alt` and `title` of each
     `IMG@/src` (in `text_sources` order) and the page's `<html lang>` (`HTML@/lang`). The
     page's skips (links without a usable URL) come before its images."""
-    for item in wat_items(payload, name, text_sources):
-        if isinstance(item, PageRows):
-            yield from (ImageRef(*row) for row in item.rows)
-        else:
-            yield item
+    return as_image_refs(wat_items(payload, name, text_sources))
 
 
 # A link's (text, text_source, more_texts) per its raw (alt, title), per source order:
@@ -101,6 +97,15 @@ class PageRows(NamedTuple):
     object per image."""
 
     rows: list[tuple]
+
+
+def as_image_refs(items: Iterator) -> Iterator[ArchiveItem]:
+    """The same items with each PageRows given as its ImageRefs, in order."""
+    for item in items:
+        if isinstance(item, PageRows):
+            yield from (ImageRef(*row) for row in item.rows)
+        else:
+            yield item
 
 
 def wat_items(payload: bytes, name: str, text_sources: tuple[str, ...] = DEFAULT_TEXT_SOURCES
@@ -156,8 +161,8 @@ def _too_large(record: Record, name: str, max_record_bytes: int, size: str) -> S
                                     f"{max_record_bytes})")
 
 
-def _record_items(record: Record, name: str, max_record_bytes: int, text_sources: tuple[str, ...],
-                  page_rows: bool = False) -> Iterator[ArchiveItem]:
+def _record_items(record: Record, name: str, max_record_bytes: int, text_sources: tuple[str, ...]
+                  ) -> Iterator[Skip | Counted | PageRows]:
     """What one record gives. Nothing is yielded for a record that `finish` finds broken:
     the scanner reports those."""
     uri, content_type, http_status = record.uri, record.content_type, record.http_status
@@ -190,7 +195,7 @@ def _record_items(record: Record, name: str, max_record_bytes: int, text_sources
         yield _too_large(record, name, max_record_bytes, "decoded payload")
         return
     if is_wat:
-        yield from (wat_items if page_rows else wat_images)(body, f"{name} {uri}", text_sources)
+        yield from wat_items(body, f"{name} {uri}", text_sources)
         return
     resolved, reason = resolve_url(uri, None)
     if resolved is None:
@@ -202,16 +207,15 @@ def _record_items(record: Record, name: str, max_record_bytes: int, text_sources
         yield Counted("pages_decoded_with_errors")
     for reason, count in page.skipped.items():
         yield Skip(reason, f"{name} {uri}", count)
-    if not page_rows:
-        yield from page.images
-    elif page.rows:
+    if page.rows:
         yield PageRows(page.rows)
 
 
 def read_archive(stream: BinaryIO, name: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
                  text_sources: tuple[str, ...] = DEFAULT_TEXT_SOURCES, split: tuple[int, int | None] | None = None,
                  page_rows: bool = False) -> Iterator[ArchiveItem | PageRows]:
-    """Every image reference of one WARC or WAT file, plus what was skipped and why.
+    """Every image reference of one WARC or WAT file, plus what was skipped and why: a
+    page's images as one PageRows (`page_rows`, what the pipeline reads) or as ImageRefs.
 
     A gzip file is read by FastWARC as far as its records can be vouched for
     (fast_records.py), the rest by the robust reader (warc_records.py). Until the first
@@ -222,6 +226,12 @@ def read_archive(stream: BinaryIO, name: str, max_record_bytes: int = DEFAULT_MA
     large gzip file, from the first record member at or after `start` to the first at or
     after `end` (`first_record_member`); the splits of a file together read it whole.
     """
+    items = _archive_items(stream, name, max_record_bytes, text_sources, split)
+    return items if page_rows else as_image_refs(items)
+
+
+def _archive_items(stream: BinaryIO, name: str, max_record_bytes: int, text_sources: tuple[str, ...],
+                   split: tuple[int, int | None] | None) -> Iterator[Skip | Counted | PageRows]:
     start, end = 0, None
     if split is not None:
         start = split[0] and first_record_member(stream, split[0])
@@ -230,7 +240,7 @@ def read_archive(stream: BinaryIO, name: str, max_record_bytes: int = DEFAULT_MA
             return
     confirmed = 0
     if is_gzip(stream):
-        fast = FastPath(stream, lambda record: _record_items(record, name, max_record_bytes, text_sources, page_rows),
+        fast = FastPath(stream, lambda record: _record_items(record, name, max_record_bytes, text_sources),
                         start, end)
         yield from fast.items()
         start, confirmed = fast.resume_at, fast.confirmed
@@ -243,7 +253,7 @@ def read_archive(stream: BinaryIO, name: str, max_record_bytes: int = DEFAULT_MA
             if held:
                 yield from held
             held = None
-            yield from _record_items(item, name, max_record_bytes, text_sources, page_rows)
+            yield from _record_items(item, name, max_record_bytes, text_sources)
         elif held is not None and item.reason != "truncated_record":
             held.append(item)
         else:
